@@ -1,0 +1,139 @@
+"""One interface in front of every engine and framework.
+
+    from toyad import backends
+    backends.available()              # names whose libraries import here
+    b = backends.get("jax-jit")       # unknown -> UnknownBackend listing the known
+    b.supports("jacobian", "forward")
+    b.gradient(f, x); b.jacobian(f, x, mode="reverse"); b.hessian(f, x)
+    b.jvp(f, x, v); b.vjp(f, x, u)
+    call = b.prepare("jacobian", f, x, mode="forward")  # untimed set-up
+    call()                                              # the timed work
+
+The registry below names every backend without importing its framework, so
+``available()`` is cheap and a missing framework never breaks the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from toyad.backends.base import (
+    MODES,
+    OPERATIONS,
+    Backend,
+    BackendError,
+    InputError,
+    MissingFramework,
+    NativeAnswer,
+    UnknownBackend,
+    UnsupportedOperation,
+)
+
+__all__ = [
+    "MODES",
+    "OPERATIONS",
+    "Backend",
+    "BackendError",
+    "InputError",
+    "MissingFramework",
+    "NativeAnswer",
+    "UnknownBackend",
+    "UnsupportedOperation",
+    "available",
+    "get",
+    "names",
+    "spec",
+]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    module: str  # toyad.backends.<module>
+    factory: str  # a callable there taking the backend name, returning a Backend
+    requires: tuple[str, ...] = ()  # importable top-level packages
+    install: str = ""  # what to tell a user who lacks them
+
+
+_FRAMEWORK_INSTALL = "pip install -e '.[frameworks]' -c constraints.txt"
+
+_SPECS = [
+    # the toy engines (numpy only)
+    BackendSpec("analytic", "analytic", "make"),
+    BackendSpec("numeric-forward", "toys", "make"),
+    BackendSpec("numeric-central", "toys", "make"),
+    BackendSpec("numeric-richardson", "toys", "make"),
+    BackendSpec("numeric-complex", "toys", "make"),
+    BackendSpec("symbolic", "toys", "make"),
+    BackendSpec("dual", "toys", "make"),
+    BackendSpec("reverse", "toys", "make"),
+    BackendSpec("reverse-recursive", "toys", "make"),
+    BackendSpec("tensor", "tensor", "make"),
+    BackendSpec("tensor-unbatched", "tensor", "make"),
+    # the frameworks
+    BackendSpec("tf-eager", "tensorflow", "make", ("tensorflow",), _FRAMEWORK_INSTALL),
+    BackendSpec("tf-function", "tensorflow", "make", ("tensorflow",), _FRAMEWORK_INSTALL),
+    BackendSpec("jax-eager", "jax", "make", ("jax",), _FRAMEWORK_INSTALL),
+    BackendSpec("jax-jit", "jax", "make", ("jax",), _FRAMEWORK_INSTALL),
+    BackendSpec("torch-autograd", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
+    BackendSpec("torch-forward-ad", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
+    BackendSpec("torch-func", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
+    # peers beyond the card
+    BackendSpec("autograd", "peers", "make", ("autograd",), "pip install autograd"),
+    BackendSpec("micrograd", "peers", "make", ("micrograd",), "pip install micrograd"),
+]
+_BY_NAME = {s.name: s for s in _SPECS}
+_CACHE: dict[str, Backend] = {}
+# Tests set this to simulate a framework that is not installed.
+_HIDDEN_PACKAGES: set[str] = set()
+
+
+def names() -> list[str]:
+    """Every known backend name, installed or not."""
+    return [s.name for s in _SPECS]
+
+
+def spec(name: str) -> BackendSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise UnknownBackend(name, names()) from None
+
+
+def _importable(package: str) -> bool:
+    if package in _HIDDEN_PACKAGES:
+        return False
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_package(name: str) -> str | None:
+    """The first package ``name`` needs that is not installed, else None."""
+    for pkg in spec(name).requires:
+        if not _importable(pkg):
+            return pkg
+    return None
+
+
+def available() -> list[str]:
+    """Names of the backends whose libraries are installed here."""
+    return [s.name for s in _SPECS if missing_package(s.name) is None]
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name`` (created once, then cached)."""
+    s = spec(name)
+    pkg = missing_package(name)
+    if pkg is not None:
+        raise MissingFramework(name, pkg, s.install)
+    if name not in _CACHE:
+        from toyad import runtime
+
+        runtime.configure()  # threads and float64, before any framework loads
+        module = importlib.import_module(f"toyad.backends.{s.module}")
+        _CACHE[name] = getattr(module, s.factory)(name)
+    return _CACHE[name]

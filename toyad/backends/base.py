@@ -1,0 +1,211 @@
+"""The adapter interface every engine and framework sits behind.
+
+A backend turns a problem ``f(xp, x)`` into derivatives, returned as numpy
+float64 arrays whatever the framework computes internally:
+
+    gradient(f, x)          -> (n,)        f scalar-valued
+    jacobian(f, x, mode)    -> (m, n)      m = 1 for a scalar f
+    hessian(f, x)           -> (n, n)      f scalar-valued
+    jvp(f, x, v)            -> (m,)        J v      (0-d for a scalar f)
+    vjp(f, x, u)            -> (n,)        u^T J    (u 0-d or (1,) for scalar f)
+    primal(f, x)            -> f(x)
+
+``prepare(operation, f, x, ...)`` does the untimed set-up (tracing, jit,
+conversions) and returns a zero-argument callable doing the timed work; that
+callable returns the framework's native result, already synchronised (JAX
+``block_until_ready``). ``to_numpy`` converts it outside the timed region.
+
+Subclasses implement ``_prepare`` and, if their results are not numpy,
+``_to_numpy``. They declare ``capabilities``: operation -> modes, the first
+mode being the default. A backend may keep ``native_log`` entries describing
+where the framework's own answer differed from the normalised one (``None``
+gradient turned into zeros, an exception for an unused input, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
+MODES = ("forward", "reverse")
+
+
+class BackendError(Exception):
+    """Base class of every error a backend raises on purpose."""
+
+
+class UnsupportedOperation(BackendError, NotImplementedError):
+    """The backend cannot do this operation (or this mode of it)."""
+
+    def __init__(self, backend: str, operation: str, mode: str | None = None, reason: str = ""):
+        self.backend, self.operation, self.mode, self.reason = backend, operation, mode, reason
+        what = operation if mode is None else f"{operation} (mode={mode!r})"
+        msg = f"backend {backend!r} does not support {what}"
+        super().__init__(msg + (f": {reason}" if reason else ""))
+
+
+class MissingFramework(BackendError, ImportError):
+    """The library behind a backend is not installed here."""
+
+    def __init__(self, backend: str, package: str, install: str):
+        self.backend, self.package, self.install = backend, package, install
+        super().__init__(
+            f"backend {backend!r} needs the Python package {package!r}, which is not "
+            f"installed; install it with: {install}"
+        )
+
+
+class UnknownBackend(BackendError, KeyError):
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        super().__init__(f"unknown backend {name!r}; known backends: {', '.join(known)}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class InputError(BackendError, ValueError):
+    """A problem input (x, v, u) of the wrong shape or type."""
+
+
+@dataclass
+class NativeAnswer:
+    """What the framework itself answered where the adapter normalised it."""
+
+    operation: str
+    situation: str  # e.g. "unused input", "non-differentiable point"
+    native: str  # e.g. "None", "RuntimeError: One of the differentiated ..."
+    normalised: str  # e.g. "zeros"
+
+
+def as_input(x: Any, name: str = "x") -> np.ndarray:
+    """Copy ``x`` into a fresh 1-D float64 array, or raise InputError naming the shape."""
+    try:
+        arr = np.array(x, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be a 1-D array of real numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D (shape (n,)); got shape {arr.shape}")
+    return arr
+
+
+@dataclass
+class Backend:
+    """Base class: declares what it supports, validates, and dispatches."""
+
+    name: str
+    family: str
+    variant: str = ""
+    description: str = ""
+    capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    native_log: list[NativeAnswer] = field(default_factory=list, repr=False)
+
+    # -- what it supports -------------------------------------------------
+    def supports(self, operation: str, mode: str | None = None) -> bool:
+        modes = self.capabilities.get(operation)
+        if modes is None:
+            return False
+        return mode is None or mode in modes
+
+    def default_mode(self, operation: str) -> str:
+        self._check(operation, None)
+        return self.capabilities[operation][0]
+
+    def _check(self, operation: str, mode: str | None) -> str:
+        if operation not in OPERATIONS:
+            raise UnsupportedOperation(
+                self.name, operation, mode, f"unknown operation; operations are {', '.join(OPERATIONS)}"
+            )
+        modes = self.capabilities.get(operation)
+        if modes is None:
+            raise UnsupportedOperation(self.name, operation, mode)
+        if mode is None:
+            return modes[0]
+        if mode not in modes:
+            raise UnsupportedOperation(
+                self.name, operation, mode, f"supported modes: {', '.join(modes)}"
+            )
+        return mode
+
+    # -- the two-step protocol --------------------------------------------
+    def prepare(
+        self,
+        operation: str,
+        f: Callable,
+        x: Any,
+        *,
+        mode: str | None = None,
+        v: Any = None,
+        u: Any = None,
+    ) -> Callable[[], Any]:
+        """Untimed set-up; returns a zero-argument callable doing the timed work."""
+        mode = self._check(operation, mode)
+        x = as_input(x)
+        if operation == "jvp":
+            if v is None:
+                raise InputError("jvp needs a tangent v of shape (n,)")
+            v = as_input(v, "v")
+            if v.shape != x.shape:
+                raise InputError(f"tangent v has shape {v.shape}; x has shape {x.shape}")
+        if operation == "vjp":
+            if u is None:
+                raise InputError("vjp needs a cotangent u of the output's shape")
+            u = np.array(u, dtype=np.float64, copy=True)
+            if u.ndim > 1:
+                raise InputError(f"cotangent u must be 0-d or 1-D; got shape {u.shape}")
+        return self._prepare(operation, mode, f, x, v=v, u=u)
+
+    def _prepare(
+        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
+    ) -> Callable[[], Any]:
+        raise UnsupportedOperation(self.name, operation, mode)
+
+    def to_numpy(self, result: Any) -> np.ndarray:
+        """Convert a prepared call's native result to a float64 numpy array."""
+        return np.asarray(self._to_numpy(result), dtype=np.float64)
+
+    def _to_numpy(self, result: Any) -> Any:
+        return result
+
+    # -- one-shot conveniences ---------------------------------------------
+    def run(self, operation: str, f: Callable, x: Any, **kw: Any) -> np.ndarray:
+        return self.to_numpy(self.prepare(operation, f, x, **kw)())
+
+    def primal(self, f: Callable, x: Any) -> np.ndarray:
+        return self.run("primal", f, x)
+
+    def gradient(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
+        return self.run("gradient", f, x, mode=mode)
+
+    def jacobian(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
+        out = self.run("jacobian", f, x, mode=mode)
+        return out.reshape(-1, np.asarray(x).shape[0])
+
+    def hessian(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
+        return self.run("hessian", f, x, mode=mode)
+
+    def jvp(self, f: Callable, x: Any, v: Any) -> np.ndarray:
+        return self.run("jvp", f, x, v=v)
+
+    def vjp(self, f: Callable, x: Any, u: Any) -> np.ndarray:
+        return self.run("vjp", f, x, u=u)
+
+    def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
+        """Primal-equivalent passes the method makes (forward: n, reverse: m), if known."""
+        if operation in ("jvp", "vjp", "primal"):
+            return 1
+        if operation == "gradient":
+            return n if mode == "forward" else 1
+        if operation == "jacobian":
+            return n if mode == "forward" else m
+        if operation == "hessian":
+            return n
+        return None
+
+    def versions(self) -> dict[str, str]:
+        """Library versions behind this backend (for the report's environment)."""
+        return {}

@@ -1,0 +1,73 @@
+"""The shape of a run's results: what the harness writes, what reports read.
+
+A run is a pytest-benchmark JSON file whose top level gains a ``"toyad"``
+object (added by the harness's ``pytest_benchmark_update_json`` hook or
+written directly at session end):
+
+    {
+      "machine_info": {...}, "commit_info": {...}, "benchmarks": [...],
+      "datetime": "...", "version": "...",            # pytest-benchmark's own
+      "toyad": {
+        "schema": 1,
+        "profile": "quick",
+        "started": "2026-11-26T13:50:00+00:00",
+        "duration_s": 123.4,
+        "environment": {"python": ..., "numpy": ..., "threads": 1, "cpu": ...,
+                         "commit": ..., "gc": "disabled during timing", ...},
+        "cases": [ {<CASE_COLUMNS>}, ... ],            # every case, timed or not
+        "semantics": [ {<SEMANTICS_COLUMNS>}, ... ]     # native answers table
+      }
+    }
+
+``cases`` holds one record per backend x problem x operation x mode x n x m
+(x step for numeric step sweeps, x checkpoint for memory runs), including the
+ones that were unsupported, wrong, errored or skipped: nothing is dropped.
+Timing fields are None where nothing was timed (``--benchmark-disable``).
+"""
+
+from __future__ import annotations
+
+STATUSES = ("ok", "wrong", "unsupported", "error", "skipped-too-slow")
+
+CASE_COLUMNS = (
+    "suite",  # accuracy | scaling | hessians | overhead | per-op | memory | step-sweep
+    "backend",
+    "family",  # toy | analytic | tensorflow | jax | torch | peer
+    "variant",  # eager | jit | function | ... ("" for toys)
+    "problem",
+    "operation",  # primal | gradient | jacobian | hessian | jvp | vjp
+    "mode",  # forward | reverse | forward-over-reverse | ...
+    "n",
+    "m",
+    "median_s",
+    "min_s",
+    "mean_s",
+    "iqr_s",
+    "stddev_s",
+    "rounds",
+    "max_rel_error",
+    "tolerance",
+    "status",
+    "message",
+    "primal_s",  # median time of the primal in the same backend
+    "ratio_to_primal",  # median_s / primal_s
+    "passes",  # primal-equivalent passes the method makes
+    "ops",  # elementary operations in the graph (per-op suite), else None
+    "step",  # finite-difference step (step-sweep suite), else None
+    "peak_bytes",  # peak memory (memory suite), else None
+    "memory_method",  # tracemalloc | rss-subprocess | ...
+    "checkpoint",  # none | every-k | sqrt | revolve (memory suite)
+    "gc",  # "off" | "on" during timing
+    "nodeid",  # the pytest test id
+)
+
+SEMANTICS_COLUMNS = (
+    "case",  # e.g. "unused-input", "abs-at-0", "log-0"
+    "description",
+    "backend",
+    "family",
+    "kind",  # value | none | exception | unsupported
+    "answer",  # printed value, "None", or "ExcType: message"
+    "expected",  # the documented/mathematical truth, "" if none
+    "agrees",  # True/False, None where there is no single truth
+)
