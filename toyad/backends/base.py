@@ -118,7 +118,10 @@ class Backend:
     def _check(self, operation: str, mode: str | None) -> str:
         if operation not in OPERATIONS:
             raise UnsupportedOperation(
-                self.name, operation, mode, f"unknown operation; operations are {', '.join(OPERATIONS)}"
+                self.name,
+                operation,
+                mode,
+                f"unknown operation; operations are {', '.join(OPERATIONS)}",
             )
         modes = self.capabilities.get(operation)
         if modes is None:
