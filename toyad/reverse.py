@@ -64,6 +64,10 @@ class Node:
         """
         backward([self], [gradient])
 
+    def backward_visits(self, gradient: Any = 1.0) -> int:
+        """``backward()``, returning how many nodes it pushed adjoints from (each once)."""
+        return backward([self], [gradient])
+
     def __str__(self) -> str:
         return graph.render(self, _leaf_text)
 
@@ -128,8 +132,27 @@ def _is_number(o: Any) -> bool:
 def _with_const(cls: type, node: Node, o: Any, reflected: bool) -> Any:
     if not _is_number(o):
         return NotImplemented  # numpy arrays broadcast; other types get Python's TypeError
-    c = Const(o)
+    c = _const(o)
     return cls(c, node) if reflected else cls(node, c)
+
+
+_CONSTS: dict[float, Const] = {}
+
+
+def _const(value: Any) -> Const:
+    """A Const for a number; nonzero floats share one (literals like 0.9 recur in loops).
+
+    Constants never receive adjoints, so sharing them between graphs is safe;
+    zeros are not shared (0.0 == -0.0 as dict keys) and the cache is bounded.
+    """
+    if type(value) is not float or not value:
+        return Const(value)
+    c = _CONSTS.get(value)
+    if c is None:
+        if len(_CONSTS) >= 10_000:
+            _CONSTS.clear()
+        c = _CONSTS[value] = Const(value)
+    return c
 
 
 def _leaf_text(node: Node) -> str:
@@ -229,7 +252,7 @@ def _binary_init(rule: rules.Binary):
         if not isinstance(a, Node):
             a = _node(a)
         if not isinstance(b, Node):
-            b = Const(b) if type(b) is float else _node(b)
+            b = _const(b) if type(b) is float else _node(b)
         self.a, self.b, self._epoch = a, b, 0
         av, bv = a.value, b.value
         y = self.value = kernel(av, bv)
@@ -305,7 +328,7 @@ Node.abs = Node.absolute  # type: ignore[attr-defined]
 # -- the backward pass -------------------------------------------------------------
 
 
-def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> None:
+def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> int:
     """Push ``seeds`` (output adjoints) back to every Var below ``outputs``.
 
     Pass 1 counts, for each node, the edges from its consumers (``_pending``)
@@ -344,6 +367,7 @@ def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> None:
             out._adj = out._adj + seed
     stack = [r for r in roots if r._pending == 0]
     push, pop = stack.append, stack.pop
+    visited = len(stack)
     while stack:  # pass 2: push each adjoint once, in topological order
         node = pop()
         y_bar = node._adj
@@ -355,12 +379,14 @@ def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> None:
                 a._pending -= 1
                 if not a._pending:
                     push(a)
+                    visited += 1
             b = node.b
             if b._epoch == epoch:
                 b._adj += y_bar * node.db
                 b._pending -= 1
                 if not b._pending:
                     push(b)
+                    visited += 1
             node._adj = None  # freed early
         elif arity == 1:
             a = node.a
@@ -369,9 +395,11 @@ def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> None:
                 a._pending -= 1
                 if not a._pending:
                     push(a)
+                    visited += 1
             node._adj = None
         else:  # a Var
             node.gradient = y_bar
+    return visited
 
 
 def gradients(output: Node, variables: Sequence[Var], create_graph: bool = False) -> list[Any]:
@@ -402,10 +430,13 @@ def _symbolic_adjoints(output: Node) -> dict[int, Any]:
             continue
         if isinstance(node, BinaryOperator):
             a, b, rule = node.a, node.b, node.rule
+            # constants enter the rule as numbers: d(x**2)/dx builds x**1.0, not x**(2-1)
+            av = a.value if type(a) is Const else a
+            bv = b.value if type(b) is Const else b
             if type(a) is not Const:
-                _accumulate(adj, a, y_bar, rule.da(a, b, node))
+                _accumulate(adj, a, y_bar, rule.da(av, bv, node))
             if type(b) is not Const:
-                _accumulate(adj, b, y_bar, rule.db(a, b, node))
+                _accumulate(adj, b, y_bar, rule.db(av, bv, node))
         elif isinstance(node, UnaryOperator) and type(node.a) is not Const:
             _accumulate(adj, node.a, y_bar, node.rule.deriv(node.a, node))
     return adj

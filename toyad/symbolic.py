@@ -21,7 +21,7 @@ Values may be any number type: ``Var.value`` may hold a ``DualNumber`` and
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from toyad import graph, rules
@@ -288,14 +288,17 @@ def evaluate_all(roots: Iterable[Expr]) -> list[Any]:
     return [value[id(r)] for r in roots]
 
 
-def derivatives(roots: Iterable[Expr], var: Var) -> list[Expr]:
+def derivatives(roots: Iterable[Expr], var: Var | Mapping[Var, Any]) -> list[Expr]:
     """d root / d var for each root: one forward sweep, tangents as expressions.
 
     Each node's tangent (``x_dot``) is built once from its operands' tangents
-    and its rule: d f(a, b) = f_a(a, b)·a_dot + f_b(a, b)·b_dot.
+    and its rule: d f(a, b) = f_a(a, b)·a_dot + f_b(a, b)·b_dot. ``var`` may
+    instead map variables to tangent seeds (numbers or expressions): the
+    directional derivative Σ ∂root/∂v · seed[v], still one sweep.
     """
     roots = list(roots)
     zero, one = const(0.0), const(1.0)
+    seeds = {id(v): _as_expr(t) for v, t in var.items()} if isinstance(var, Mapping) else None
     dot: dict[int, Expr] = {}
     for node in graph.topological_order(roots):
         if isinstance(node, BinaryOperator):
@@ -311,6 +314,8 @@ def derivatives(roots: Iterable[Expr], var: Var) -> list[Expr]:
             dot[id(node)] = (
                 zero if a_dot is zero else _as_expr(node.rule.deriv(node.a, node) * a_dot)
             )
+        elif seeds is not None:
+            dot[id(node)] = seeds.get(id(node), zero)
         else:
             dot[id(node)] = one if node is var else zero
     return [dot[id(r)] for r in roots]

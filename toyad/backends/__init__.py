@@ -27,6 +27,7 @@ from toyad.backends.base import (
     InputError,
     MissingFramework,
     NativeAnswer,
+    TooExpensive,
     UnknownBackend,
     UnsupportedOperation,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "InputError",
     "MissingFramework",
     "NativeAnswer",
+    "TooExpensive",
     "UnknownBackend",
     "UnsupportedOperation",
     "available",

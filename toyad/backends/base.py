@@ -48,6 +48,16 @@ class UnsupportedOperation(BackendError, NotImplementedError):
         super().__init__(msg + (f": {reason}" if reason else ""))
 
 
+class TooExpensive(BackendError):
+    """The backend declines this size: it would exceed the backend's own cap
+    (the notebook's recursive backpropagate on a graph with millions of paths).
+    Harnesses report it as skipped-too-slow."""
+
+    def __init__(self, backend: str, operation: str, reason: str):
+        self.backend, self.operation, self.reason = backend, operation, reason
+        super().__init__(f"backend {backend!r} declines {operation}: {reason}")
+
+
 class MissingFramework(BackendError, ImportError):
     """The library behind a backend is not installed here."""
 
