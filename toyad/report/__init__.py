@@ -1,0 +1,125 @@
+"""Reports from a run's pytest-benchmark JSON: tidy CSV, one offline HTML page, comparisons.
+
+    from toyad import report
+    run = report.load_run("reports/latest")        # Run; ReportError on bad input
+    report.write_report(run_json, out_dir)         # results.csv, semantics.csv, index.html
+    report.publish(run_json, "reports")            # reports/<UTC stamp>-<commit>/ + reports/latest
+    report.compare(run_a, run_b, out_dir)          # compare.csv, compare.html
+
+Nothing is overwritten in place: files are written to temporary names and
+renamed; a published run folder is built as ``.tmp-*`` and renamed whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from toyad.report.compare import compare
+from toyad.report.load import (
+    RUN_JSON_NAME,
+    ReportError,
+    Run,
+    load_run,
+    read_json,
+    resolve_json_path,
+)
+from toyad.report.page import build_page
+from toyad.report.table import atomic_write_text, results_frame, write_csv
+
+__all__ = ["ReportError", "Run", "compare", "load_run", "publish", "write_report"]
+
+LATEST = "latest"
+SHORT_COMMIT = 8
+
+RunInput = str | Path | dict[str, Any] | Run
+
+
+def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
+    """Write results.csv, semantics.csv (if any semantics rows) and index.html into ``out_dir``."""
+    run = load_run(run_json)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(results_frame(run), out / "results.csv")
+    if not run.semantics.empty:
+        write_csv(run.semantics, out / "semantics.csv")
+    atomic_write_text(out / "index.html", build_page(run))
+    return out
+
+
+def _stamp(run: Run) -> str:
+    """UTC ``YYYYmmdd-HHMMSS`` of the run's start (now, if the start is not recorded)."""
+    try:
+        when = datetime.fromisoformat(run.started)
+        when = when.replace(tzinfo=when.tzinfo or timezone.utc)
+    except (TypeError, ValueError):
+        when = datetime.now(timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def run_folder_name(run: Run) -> str:
+    return f"{_stamp(run)}-{run.commit[:SHORT_COMMIT] or 'nocommit'}"
+
+
+def publish(run_json: RunInput, reports_root: str | Path) -> Path:
+    """Build a new run folder under ``reports_root`` and point ``reports_root/latest`` at it.
+
+    The folder (raw JSON as benchmark.json, CSVs, index.html) is written as
+    ``.tmp-*`` and renamed when complete; an existing folder is never reused
+    (a ``-2``, ``-3`` ... suffix is added). On failure the temp folder is
+    removed and earlier reports are left as they were. Returns the run folder.
+    """
+    json_path = resolve_json_path(run_json) if isinstance(run_json, (str, Path)) else None
+    if json_path is not None:
+        raw = read_json(json_path)
+    elif isinstance(run_json, Run):
+        raw = run_json.raw
+    else:
+        raw = run_json
+    run = load_run(raw)  # validate before touching the disk
+    root = Path(reports_root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        if json_path is not None:
+            shutil.copyfile(json_path, tmp / RUN_JSON_NAME)
+        else:
+            atomic_write_text(tmp / RUN_JSON_NAME, json.dumps(raw, indent=1, default=str) + "\n")
+        run.source = tmp / RUN_JSON_NAME
+        write_report(run, tmp)
+        tmp.chmod(0o755)
+        final = _free_name(root, run_folder_name(run))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    point_latest(root, final)
+    return final
+
+
+def _free_name(root: Path, name: str) -> Path:
+    candidate, k = root / name, 1
+    while candidate.exists() or candidate.is_symlink():
+        k += 1
+        candidate = root / f"{name}-{k}"
+    return candidate
+
+
+def point_latest(root: Path, target: Path) -> None:
+    """Atomically point ``root/latest`` at ``target``: a relative temp symlink, then os.replace."""
+    latest = root / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise ReportError(f"{latest} exists and is not a symlink; not replacing it")
+    tmp_link = root / f".{LATEST}-{os.getpid()}.tmp"
+    tmp_link.unlink(missing_ok=True)
+    os.symlink(target.name, tmp_link)
+    try:
+        os.replace(tmp_link, latest)
+    except BaseException:
+        tmp_link.unlink(missing_ok=True)
+        raise

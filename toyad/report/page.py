@@ -1,0 +1,674 @@
+"""index.html: one self-contained page (inline SVG plots, inline CSS and script, no network).
+
+Each section skips itself with a one-line note when the run has no data for
+it. Statuses other than ok are always shown.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toyad.report import plots
+from toyad.report.load import Run
+from toyad.results import STATUSES
+
+REFERENCE_BACKEND = "analytic"
+PREFERRED_TOY_REVERSE = ("reverse", "reverse-recursive")
+ENV_FIRST = (
+    "python",
+    "numpy",
+    "tensorflow",
+    "jax",
+    "torch",
+    "threads",
+    "cpu",
+    "machine",
+    "system",
+    "commit",
+    "gc",
+    "profile",
+    "duration_s",
+)
+# status severity for a table cell that gathers several rows (modes, sizes)
+CELL_PRIORITY = ("wrong", "error", "ok", "skipped-too-slow", "unsupported")
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+ margin:0 auto;max-width:1200px;padding:0 18px 60px;color:#1d1d1f}
+h1{font-size:24px;margin:18px 0 4px}
+h2{font-size:19px;margin:34px 0 8px;border-bottom:2px solid #ddd}
+h3{font-size:15px;margin:18px 0 6px}
+p.note{color:#555;font-style:italic}p.caption{margin:4px 0 14px;color:#333}
+nav a{margin-right:12px}
+figure{margin:8px 0}figure svg{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
+th,td{border:1px solid #d6d6d6;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.scroll{max-height:75vh;overflow:auto;border:1px solid #ccc}
+.scroll th{position:sticky;top:0;z-index:1}
+table.sortable th{cursor:pointer}table.sortable th:hover{background:#e4e4e4}
+td.flags{min-width:22ch;font-weight:600;color:#9b1020}
+td.msg{max-width:38ch;overflow-wrap:anywhere;font-size:11.5px}
+.st-ok{color:#17692b}.st-wrong{color:#fff;background:#c0162d;font-weight:bold}
+.st-error{color:#fff;background:#8a3ab9;font-weight:bold}.st-unsupported{color:#777;background:#f3f3f3}
+.st-skipped-too-slow{color:#8a5a00;background:#fff3d6}.st-unknown{background:#ffd}
+.acc td.cell{text-align:center;white-space:nowrap}
+.sem td{max-width:22ch;overflow-wrap:anywhere;font-size:12px}
+.agree{background:#d9f2dd}.disagree{background:#f7c9cf}.na{background:#f4f4f4}
+.kind{color:#666;font-size:10.5px;display:block}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px}
+dl.facts dt{font-weight:600}
+dl.facts dd{margin:0}
+"""
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function(table){
+ table.querySelectorAll('th').forEach(function(th){
+  th.title='click to sort';
+  th.addEventListener('click',function(){
+   var body=table.tBodies[0],i=th.cellIndex,asc=th.dataset.dir!=='asc';
+   th.dataset.dir=asc?'asc':'desc';
+   var key=function(row){var c=row.cells[i],v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
+    var x=parseFloat(v);return isNaN(x)?[1,v.toLowerCase()]:[0,x];};
+   var rows=Array.prototype.slice.call(body.rows);
+   rows.sort(function(a,b){var x=key(a),y=key(b);
+    if(x[0]!==y[0])return x[0]-y[0];return (x[1]<y[1]?-1:x[1]>y[1]?1:0)*(asc?1:-1);});
+   rows.forEach(function(r){body.appendChild(r);});
+  });
+ });
+});
+document.querySelectorAll('input.filter').forEach(function(box){
+ box.addEventListener('input',function(){
+  var q=box.value.toLowerCase(),rows=document.getElementById(box.dataset.table).tBodies[0].rows;
+  for(var k=0;k<rows.length;k++){
+   rows[k].style.display=rows[k].textContent.toLowerCase().indexOf(q)<0?'none':'';}
+ });
+});
+"""
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_seconds(value: Any) -> str:
+    """1.2e-5 -> '12.0 µs'."""
+    if missing(value):
+        return ""
+    value = float(value)
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if abs(value) >= scale or unit == "ns":
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} s"
+
+
+def fmt_number(value: Any) -> str:
+    if missing(value):
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def fmt_slope(value: Any) -> str:
+    return "" if missing(value) else f"{float(value):.2f}"
+
+
+def fmt_bytes(value: Any) -> str:
+    if missing(value):
+        return ""
+    value = float(value)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.0f} B"
+
+
+def status_cell(status: str, title: str = "") -> str:
+    cls = f"st-{status}" if status in STATUSES else "st-unknown"
+    tip = f' title="{esc(title)}"' if title else ""
+    return f'<td class="{cls}"{tip}>{esc(status)}</td>'
+
+
+def figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}</figure>\n<p class='caption'>{caption}</p>"
+
+
+def note(text: str) -> str:
+    return f"<p class='note'>{text}</p>"
+
+
+def frame_table(
+    frame: pd.DataFrame,
+    formats: dict[str, Callable[[Any], str]] | None = None,
+    table_id: str = "",
+    sortable: bool = True,
+    status_column: str = "status",
+    message_column: str = "message",
+    classes: dict[str, str] | None = None,
+) -> str:
+    """An HTML table of ``frame``; numeric cells keep their raw value in data-v for sorting."""
+    formats = formats or {}
+    attrs = f' id="{table_id}"' if table_id else ""
+    cls = ' class="sortable"' if sortable else ""
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    out = [f"<table{attrs}{cls}><thead><tr>{head}</tr></thead><tbody>"]
+    columns = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(columns, row):
+            if column == status_column:
+                cells.append(status_cell(str(value)))
+            elif column == message_column:
+                cells.append(f'<td class="msg">{esc(value)}</td>')
+            elif classes and column in classes:
+                cells.append(
+                    f'<td class="{classes[column]}">{esc("" if missing(value) else value)}</td>'
+                )
+            elif column in formats:
+                text = formats[column](value)
+                raw = "" if missing(value) else f' data-v="{float(value):.6g}"'
+                cells.append(f'<td class="num"{raw}>{esc(text)}</td>')
+            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool
+            ):
+                cells.append(f'<td class="num">{esc(fmt_number(value))}</td>')
+            else:
+                cells.append(f"<td>{esc('' if missing(value) else value)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def page_shell(title: str, sections: list[tuple[str, str, str]], intro: str = "") -> str:
+    """The whole page: title, table of contents, sections (anchor, heading, body)."""
+    nav = " ".join(f'<a href="#{anchor}">{esc(heading)}</a>' for anchor, heading, _ in sections)
+    body = "\n".join(
+        f'<section id="{anchor}">\n<h2>{esc(heading)}</h2>\n{content}\n</section>'
+        for anchor, heading, content in sections
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>\n"
+        "<meta name='viewport' "
+        f"content='width=device-width,initial-scale=1'>\n<title>{esc(title)}</title>\n"
+        f"<style>{CSS}</style></head><body>\n<h1>{esc(title)}</h1>\n{intro}\n<nav>{nav}</nav>\n{body}\n"
+        f"<script>{SORT_SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- sections
+
+
+def summary_section(run: Run) -> str:
+    cases = run.cases
+    facts = [
+        ("profile", run.profile or "?"),
+        ("started", run.started or "?"),
+        ("duration", fmt_seconds(run.duration_s) if run.duration_s is not None else "?"),
+        ("commit", run.commit or "none recorded"),
+        (
+            "cases",
+            f"{len(cases)} ({cases['backend'].nunique()} backends, {cases['suite'].nunique()} "
+            "suites)",
+        ),
+        ("source", run.source.name if run.source else "(in memory)"),
+    ]
+    out = [
+        "<dl class='facts'>"
+        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
+        + "</dl>"
+    ]
+    statuses = list(STATUSES) + sorted(set(cases["status"]) - set(STATUSES))
+    counts = pd.crosstab(cases["suite"], cases["status"]).reindex(columns=statuses, fill_value=0)
+    counts.loc["all suites"] = counts.sum()
+    head = "<th>suite</th>" + "".join(f"<th>{esc(s)}</th>" for s in statuses)
+    rows = []
+    for suite, row in counts.iterrows():
+        cells = "".join(
+            f'<td class="num {"st-" + s if (row[s] and s != "ok") else ""}">{row[s]}</td>'
+            for s in statuses
+        )
+        rows.append(f"<tr><th>{esc(suite)}</th>{cells}</tr>")
+    out.append("<h3>Cases per status</h3>")
+    out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    out.append("<h3>Environment</h3>")
+    env = run.environment
+    keys = [k for k in ENV_FIRST if k in env] + sorted(k for k in env if k not in ENV_FIRST)
+    env_rows = []
+    for key in keys:
+        value = env[key]
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+        env_rows.append(f"<tr><th>{esc(key)}</th><td>{esc(text)}</td></tr>")
+    out.append(
+        f"<table><tbody>{''.join(env_rows)}</tbody></table>"
+        if env_rows
+        else note("No environment recorded.")
+    )
+    return "\n".join(out)
+
+
+def mode_pairs(scaling: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(label, forward backend, reverse backend): backends with both modes, then toy pairings.
+
+    Scalar toys have one mode each, so a forward-only toy (dual, symbolic) is
+    paired with the reverse-mode toy (``reverse`` preferred).
+    """
+    ok = plots.ok_timed(scaling)
+    modes = ok.groupby("backend")["mode"].agg(set)
+    pairs = [(b, b, b) for b, m in modes.items() if {"forward", "reverse"} <= m]
+    family = ok.groupby("backend")["family"].first()
+    fwd_only = [b for b, m in modes.items() if m == {"forward"} and family[b] == "toy"]
+    rev_only = [b for b, m in modes.items() if m == {"reverse"} and family[b] == "toy"]
+    if fwd_only and rev_only:
+        preferred = [b for b in PREFERRED_TOY_REVERSE if b in rev_only]
+        rev = preferred[0] if preferred else rev_only[0]
+        pairs += [(f"{f} (fwd) vs {rev} (rev)", f, rev) for f in fwd_only]
+    return pairs
+
+
+def scaling_section(run: Run) -> str:
+    cases = run.cases
+    scaling = cases[(cases.suite == "scaling") & (cases.operation == "jacobian")]
+    if scaling.empty:
+        return note("No scaling rows (suite 'scaling', operation 'jacobian') in this run.")
+    out = []
+    pairs = mode_pairs(scaling)
+    heat = plots.crossover_heatmaps(scaling, pairs)
+    if heat:
+        out.append(
+            figure(
+                heat,
+                "Each panel is one backend (or a forward toy against the reverse toy) over the "
+                "grid of "
+                "n inputs × m outputs; a cell shows log2(t_forward / t_reverse) of the full "
+                "Jacobian. "
+                "Red (&gt; 0): reverse mode is faster; blue (&lt; 0): forward mode is faster; +1 "
+                "means "
+                "forward takes twice as long. The black line is the crossover where both cost the "
+                "same; "
+                "grey cells with '–' lack a timing in one of the modes (see their status below).",
+            )
+        )
+    else:
+        out.append(note("No backend has both forward and reverse timings for the Jacobian grid."))
+    covered = {b for _, f, r in pairs for b in (f, r)}
+    groups = [(label, [(f, "forward"), (r, "reverse")]) for label, f, r in pairs]
+    for backend, group in plots.ok_timed(scaling).groupby("backend"):
+        if backend not in covered:
+            groups.append((backend, [(backend, m) for m in sorted(group["mode"].unique())]))
+    fits = []
+    for axis, words in (("n", "inputs n at m = 1 (a gradient)"), ("m", "outputs m at n = 1")):
+        svg, axis_fits = plots.cost_vs_size(scaling, groups, axis)
+        fits += axis_fits
+        if svg:
+            out.append(
+                figure(
+                    svg,
+                    f"Jacobian time as the number of {words} grows, forward and reverse mode, "
+                    "log-log. "
+                    "The legend gives each line's fitted log-log slope: about 1 means cost grows "
+                    "in "
+                    "proportion to the size, about 0 means it does not grow.",
+                )
+            )
+        else:
+            out.append(note(f"No timings along {axis} with {'m' if axis == 'n' else 'n'} = 1."))
+    if fits:
+        table = pd.DataFrame(fits)
+        table["sizes_used"] = table["sizes_used"].map(lambda s: ", ".join(str(int(v)) for v in s))
+        table = table.pivot_table(
+            index=["backend", "mode"],
+            columns="axis",
+            values=["slope", "sizes_used"],
+            aggfunc="first",
+        )
+        table.columns = [f"{value} vs {axis}" for value, axis in table.columns]
+        order = [f"{v} vs {a}" for a in ("n", "m") for v in ("slope", "sizes_used")]
+        table = table.reindex(columns=[c for c in order if c in table.columns]).reset_index()
+        out.append("<h3>Fitted log-log slopes</h3>")
+        out.append(
+            note(
+                "Fit: least squares of log(time) on log(size) over the largest sizes, walking "
+                "down from "
+                f"the largest while a point costs at least {plots.FLAT_FACTOR:g}× the cheapest "
+                "point "
+                "(below that the cost is flat fixed overhead); the two largest sizes are always "
+                "used."
+            )
+        )
+        out.append(
+            frame_table(
+                table, formats={c: fmt_slope for c in table.columns if c.startswith("slope")}
+            )
+        )
+    not_ok = scaling[scaling.status != "ok"]
+    if not not_ok.empty:
+        counts = ", ".join(f"{s}: {c}" for s, c in not_ok["status"].value_counts().items())
+        out.append(note(f"Grid cells not timed ({counts}); they are listed under All cases."))
+    return "\n".join(out)
+
+
+def _error_colour(error: float) -> str:
+    """Green at 1e-16, through yellow, to red at 1e-4 and above (log10 scale)."""
+    position = min(max((math.log10(max(error, 1e-18)) + 16.0) / 12.0, 0.0), 1.0)
+    return f"hsl({120 * (1 - position):.0f},70%,82%)"
+
+
+def accuracy_cell(rows: pd.DataFrame) -> str:
+    statuses = set(rows["status"])
+    status = next((s for s in CELL_PRIORITY if s in statuses), sorted(statuses)[0])
+    details = "; ".join(
+        f"{r.mode or '-'} n={fmt_number(r.n)}: {r.status}"
+        + (f" err={r.max_rel_error:.2g}" if not missing(r.max_rel_error) else "")
+        + (f" tol={r.tolerance:.2g}" if not missing(r.tolerance) else "")
+        + (f" ({r.message})" if r.message else "")
+        for r in rows.itertuples()
+    )
+    error = rows["max_rel_error"].max()
+    if status in ("ok", "wrong") and not missing(error):
+        text = f"{error:.1e}"
+        if status == "wrong":
+            return f'<td class="cell st-wrong" title="{esc(details)}">✗ {text}</td>'
+        style = f"background:{_error_colour(error)}"
+        return f'<td class="cell" style="{style}" title="{esc(details)}">{text}</td>'
+    label = {"skipped-too-slow": "skipped"}.get(status, status)
+    return f'<td class="cell st-{esc(status)}" title="{esc(details)}">{esc(label)}</td>'
+
+
+def accuracy_section(run: Run) -> str:
+    cases = run.cases
+    acc = cases[cases.suite == "accuracy"]
+    out = []
+    if acc.empty:
+        out.append(note("No accuracy rows in this run."))
+    else:
+        backends = sorted(acc["backend"].unique(), key=lambda b: (b != REFERENCE_BACKEND, b))
+        head = "<th>problem</th><th>operation</th>" + "".join(
+            f"<th>{esc(b)}</th>" for b in backends
+        )
+        body = []
+        for (problem, operation), group in acc.groupby(["problem", "operation"], sort=True):
+            cells = []
+            for backend in backends:
+                rows = group[group.backend == backend]
+                cells.append(accuracy_cell(rows) if not rows.empty else "<td></td>")
+            body.append(
+                f"<tr><th>{esc(problem)}</th><th>{esc(operation)}</th>{''.join(cells)}</tr>"
+            )
+        out.append(
+            "<p class='caption'>Max relative error against the analytic derivative, per backend × "
+            "problem × operation (the worst over modes and sizes; hover a cell for each mode, its "
+            "tolerance and message). Colour runs from green (1e-16) to red (1e-4, log scale); "
+            "<span class='st-wrong'>✗ wrong</span> means over tolerance; "
+            "<span class='st-error'>error</span>, <span class='st-unsupported'>unsupported</span> "
+            "and "
+            "<span class='st-skipped-too-slow'>skipped</span> cells have no error to show.</p>"
+        )
+        out.append(f"<div class='scroll'><table class='acc'><thead><tr>{head}</tr></thead><tbody>")
+        out.append("\n".join(body) + "</tbody></table></div>")
+    out.append("<h3>Numeric step size</h3>")
+    sweep = plots.step_sweep(cases[cases.suite == "step-sweep"])
+    if sweep:
+        out.append(
+            figure(
+                sweep,
+                "Max relative error of the numeric derivatives as the finite-difference step h "
+                "shrinks "
+                "(log-log). Truncation error falls with h (slope 1 for one-sided, 2 for central "
+                "differences) until rounding error, which grows like eps/h, takes over: the V "
+                "shape. "
+                "The complex step has no subtraction, so it has no rounding arm.",
+            )
+        )
+    else:
+        out.append(note("No step-sweep rows in this run."))
+    return "\n".join(out)
+
+
+def cost_section(run: Run) -> str:
+    cases = run.cases
+    rows = cases[cases.suite.isin(["accuracy", "overhead"]) & cases["median_s"].notna()]
+    if rows.empty:
+        return note(
+            "No timed accuracy/overhead rows in this run (run without --benchmark-disable)."
+        )
+    # per problem prefer the dedicated overhead suite when it has timings
+    with_overhead = set(rows[rows.suite == "overhead"]["problem"])
+    rows = rows[(rows.suite == "overhead") | ~rows.problem.isin(with_overhead)]
+    rows = rows[rows.operation != "primal"]
+    out = []
+    svg = plots.cost_by_problem(rows, "median_s", REFERENCE_BACKEND)
+    if svg:
+        out.append(
+            figure(
+                svg,
+                "Derivative time per problem: one row per backend, one colour per operation, "
+                "marker "
+                "shape by mode; the dashed lines are the analytic (hand-written) derivative, the "
+                "reference. Log scale: one grid step is 10×.",
+            )
+        )
+    svg = plots.cost_by_problem(rows, "ratio_to_primal", REFERENCE_BACKEND)
+    if svg:
+        out.append(
+            figure(
+                svg,
+                "The same derivatives as a multiple of the primal (function-only) time in the same "
+                "backend: the cheap-gradient ratio. Reverse mode should stay a small constant for "
+                "a "
+                "gradient; forward mode grows with n.",
+            )
+        )
+    else:
+        out.append(note("No ratio_to_primal values recorded."))
+    return "\n".join(out)
+
+
+def hessian_section(run: Run) -> str:
+    cases = run.cases
+    svg = plots.lines_vs_n(cases[cases.suite == "hessians"], "median Hessian time [s]")
+    if not svg:
+        return note("No timed hessians rows in this run.")
+    return figure(
+        svg,
+        "Time to compute the full n × n Hessian as n grows, per backend and method "
+        "(e.g. forward-over-reverse), log-log, one panel per scalar problem.",
+    )
+
+
+def per_op_section(run: Run) -> str:
+    cases = run.cases
+    svg = plots.per_op_cost(cases[cases.suite == "per-op"])
+    if not svg:
+        return note("No timed per-op rows (with an op count) in this run.")
+    return figure(
+        svg,
+        "Cost of the scalar engines per elementary operation in the graph (median time / ops, "
+        "microseconds, largest graph measured), one bar per backend and operation; micrograd, "
+        "when installed, is the outside reference.",
+    )
+
+
+def memory_section(run: Run) -> str:
+    cases = run.cases
+    rows = cases[cases.suite == "memory"]
+    if rows.empty:
+        return note("No memory rows in this run.")
+    methods = ", ".join(sorted(m for m in rows["memory_method"].unique() if m)) or "not recorded"
+    out = []
+    svg = plots.memory_vs_layers(rows)
+    if svg:
+        out.append(
+            figure(
+                svg,
+                "Peak memory of one gradient of an L-layer chain as L grows, one line per backend, "
+                f"mode and checkpoint strategy, log-log (memory measured by: {esc(methods)}). "
+                "Without checkpoints reverse mode stores every layer (slope 1); √L checkpointing "
+                "should grow like √L (slope ½).",
+            )
+        )
+    svg = plots.time_vs_memory(rows)
+    if svg:
+        out.append(
+            figure(
+                svg,
+                "The trade: gradient time against peak memory for each strategy, points labelled "
+                "with L. "
+                "Checkpointing moves a line left (less memory) and up (recomputation).",
+            )
+        )
+    if not out:
+        out.append(note("Memory rows are present but none has status ok with a peak_bytes value."))
+    return "\n".join(out)
+
+
+def semantics_section(run: Run) -> str:
+    sem = run.semantics
+    if sem.empty:
+        return note("No native-semantics rows in this run.")
+    backends = sorted(sem["backend"].dropna().unique())
+    head = "<th>case</th><th>expected</th>" + "".join(f"<th>{esc(b)}</th>" for b in backends)
+    body = []
+    for case, group in sem.groupby("case", sort=True):
+        description = next((d for d in group["description"] if d), "")
+        expected = next((e for e in group["expected"] if e), "")
+        cells = []
+        for backend in backends:
+            rows = group[group.backend == backend]
+            if rows.empty:
+                cells.append("<td class='na'></td>")
+                continue
+            r = rows.iloc[0]
+            agrees = r["agrees"]
+            cls = (
+                "na"
+                if missing(agrees)
+                else ("agree" if str(agrees).lower() == "true" else "disagree")
+            )
+            answer = "" if missing(r["answer"]) else str(r["answer"])
+            short = answer if len(answer) <= 60 else answer[:57] + "…"
+            cells.append(
+                f"<td class='{cls}' title='{esc(answer)}'>{esc(short)}<span "
+                f"class='kind'>{esc(r['kind'])}</span></td>"
+            )
+        body.append(
+            f"<tr><th title='{esc(description)}'>{esc(case)}<span "
+            f"class='kind'>{esc(description)}</span></th>"
+            f"<td>{esc(expected)}</td>{''.join(cells)}</tr>"
+        )
+    return (
+        "<p class='caption'>Each backend's own answer to the same awkward question (a value, "
+        "None, an "
+        "exception). <span class='agree'>Green</span>: agrees with the documented/mathematical "
+        "truth; "
+        "<span class='disagree'>red</span>: differs; <span class='na'>grey</span>: no single "
+        "truth. "
+        "Hover for the full answer.</p>"
+        f"<div class='scroll'><table class='sem'><thead><tr>{head}</tr></thead><tbody>"
+        + "\n".join(body)
+        + "</tbody></table></div>"
+    )
+
+
+ALL_CASES_COLUMNS = (
+    "suite",
+    "backend",
+    "problem",
+    "operation",
+    "mode",
+    "n",
+    "m",
+    "status",
+    "step",
+    "checkpoint",
+    "median_s",
+    "iqr_s",
+    "rounds",
+    "ratio_to_primal",
+    "passes",
+    "max_rel_error",
+    "tolerance",
+    "peak_bytes",
+    "message",
+)
+
+
+def all_cases_section(run: Run) -> str:
+    frame = run.cases.loc[:, list(ALL_CASES_COLUMNS)]
+    frame = frame.loc[
+        :, [c for c in frame.columns if c in ("status", "message") or frame[c].notna().any()]
+    ]
+    frame = frame.loc[
+        :, [c for c in frame.columns if c == "message" or (frame[c].astype(str) != "").any()]
+    ]
+    formats = {
+        "median_s": fmt_seconds,
+        "iqr_s": fmt_seconds,
+        "max_rel_error": lambda v: "" if missing(v) else f"{float(v):.2g}",
+        "tolerance": lambda v: "" if missing(v) else f"{float(v):.0e}",
+        "step": lambda v: "" if missing(v) else f"{float(v):.0e}",
+        "peak_bytes": fmt_bytes,
+        "ratio_to_primal": fmt_number,
+    }
+    formats = {k: v for k, v in formats.items() if k in frame.columns}
+    return (
+        f"<p class='caption'>Every case of the run ({len(frame)} rows), whatever its status. "
+        "Click a "
+        "header to sort; type to filter. The same rows are in results.csv.</p>"
+        "<p><input class='filter' data-table='all-cases' placeholder='filter rows…' size='40'></p>"
+        "<div class='scroll'>" + frame_table(frame, formats, table_id="all-cases") + "</div>"
+    )
+
+
+SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
+    ("summary", "Summary", summary_section),
+    ("scaling", "Forward vs reverse", scaling_section),
+    ("accuracy", "Accuracy", accuracy_section),
+    ("cost", "Cost", cost_section),
+    ("hessians", "Hessians", hessian_section),
+    ("per-op", "Scalar engines: per-op cost", per_op_section),
+    ("memory", "Memory", memory_section),
+    ("semantics", "Native semantics", semantics_section),
+    ("cases", "All cases", all_cases_section),
+)
+
+
+def _render_safely(render: Callable[[Run], str], run: Run) -> str:
+    """One section; if its data trips the renderer, say so in the page and keep the rest."""
+    try:
+        return render(run)
+    except Exception as exc:  # a report must not be lost to one odd section
+        problem = esc(f"{type(exc).__name__}: {exc}")
+        return f"<p class='note st-error'>This section failed to render: {problem}</p>"
+
+
+def build_page(
+    run: Run, sections: Iterable[tuple[str, str, Callable[[Run], str]]] = SECTIONS
+) -> str:
+    """The complete index.html text for ``run``."""
+    rendered = [
+        (anchor, heading, _render_safely(render, run)) for anchor, heading, render in sections
+    ]
+    title = f"toyad run {run.started or ''}".strip()
+    intro = note(
+        f"profile {esc(run.profile or '?')} · commit {esc(run.commit[:12] or 'none')} · "
+        f"{len(run.cases)} cases · generated by toyad.report"
+    )
+    return page_shell(title, rendered, intro)
