@@ -83,8 +83,11 @@ class NumericBackend(Backend):
             return per_direction * n + (1 if self.method == "forward" else 0)
         if operation == "jvp":
             return per_direction + (1 if self.method == "forward" else 0)
-        if operation == "hessian":
-            return None  # method-dependent stencil over n² pairs
+        if operation == "hessian":  # second differences over the n² pairs (approximate)
+            per_pair = {"forward": 1, "central": 2, "complex": 2}.get(
+                self.method, 2 * numeric.RICHARDSON_HESSIAN_LEVELS
+            )
+            return per_pair * n * n
         return 1
 
 
