@@ -4,7 +4,13 @@
   set through environment variables (read when each library initialises) and
   ``torch.set_num_threads`` once torch is imported;
 - float64: ``JAX_ENABLE_X64=1`` before JAX creates an array, torch's default
-  dtype float64; TF takes explicit dtypes in the adapters.
+  dtype float64; TF takes explicit dtypes in the adapters;
+- the allocator: glibc returns large freed blocks to the OS at once, and on
+  this kind of VM every fresh page of a new 8 MB array then costs a page
+  fault (about 2 ms per array measured here), which swamps what reverse mode
+  computes. ``mallopt`` raises the mmap and trim thresholds to 1 GiB so freed
+  arrays are reused, for every library alike. ``TOYAD_MALLOC_TUNE=0`` turns it
+  off; ``settings()["malloc"]`` records what was done.
 
 ``configure()`` is idempotent; ``settings()`` reports what was applied so a
 run can record it.
@@ -12,6 +18,8 @@ run can record it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import sys
 
@@ -46,11 +54,32 @@ def configure(threads: int | None = None) -> dict[str, object]:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _applied.update(
+        malloc=_tune_malloc(),
         threads=threads,
         thread_env={v: os.environ[v] for v in _THREAD_VARS},
         loaded_before_configure=late,
     )
     return dict(_applied)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_ONE_GIB = 1 << 30
+
+
+def _tune_malloc() -> str:
+    """Keep freed arrays in the heap (glibc only); returns what was done."""
+    if os.environ.get("TOYAD_MALLOC_TUNE", "1") == "0":
+        return "default (TOYAD_MALLOC_TUNE=0)"
+    if not sys.platform.startswith("linux"):
+        return "default (not glibc)"
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, _ONE_GIB) and libc.mallopt(
+            _M_TRIM_THRESHOLD, _ONE_GIB
+        )
+    except (OSError, AttributeError):
+        return "default (no mallopt)"
+    return "mmap/trim thresholds 1 GiB" if ok else "default (mallopt refused)"
 
 
 def settings() -> dict[str, object]:
