@@ -56,7 +56,7 @@ CASE_COLUMNS = (
     "step",  # finite-difference step (step-sweep suite), else None
     "peak_bytes",  # peak memory (memory suite), else None
     "memory_method",  # tracemalloc | rss-subprocess | ...
-    "checkpoint",  # none | every-k | sqrt | revolve (memory suite)
+    "checkpoint",  # none | every_k | sqrt | revolve (memory suite)
     "gc",  # "off" | "on" during timing
     "nodeid",  # the pytest test id
 )
