@@ -3,8 +3,8 @@
 - threads: the same count for numpy/BLAS, TensorFlow, JAX/XLA and torch,
   set through environment variables (read when each library initialises) and
   ``torch.set_num_threads`` once torch is imported;
-- float64: ``JAX_ENABLE_X64=1`` before JAX creates an array, torch's default
-  dtype float64; TF takes explicit dtypes in the adapters;
+- float64: ``JAX_ENABLE_X64=1`` before JAX creates an array; the torch and
+  TF adapters create every tensor and constant as float64 explicitly;
 - the allocator: glibc returns large freed blocks to the OS at once, and on
   this kind of VM every fresh page of a new 8 MB array then costs a page
   fault (about 2 ms per array measured here), which swamps what reverse mode

@@ -1,0 +1,138 @@
+"""JAX behind the adapter interface: ``jax-eager`` and ``jax-jit``.
+
+    gradient   jax.grad (reverse) | jax.jacfwd (forward, n JVPs vmapped)
+    jacobian   jax.jacrev (m VJPs vmapped) | jax.jacfwd (n JVPs vmapped)
+    hessian    jax.hessian = jacfwd(jacrev) | jacrev(jacrev)
+    jvp, vjp   jax.jvp, jax.vjp
+
+``jax-jit`` wraps each of these in ``jax.jit`` and calls it once in prepare
+(the compile); every timed call ends with ``block_until_ready`` (JAX
+dispatches asynchronously: without it only the dispatch is timed).
+JAX's native answer for an output that ignores x is zeros, so nothing needs
+recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toyad import runtime
+
+runtime.configure()  # threads and JAX_ENABLE_X64 before jax loads
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)  # float64 even if jax was imported earlier
+
+import jax.numpy as jnp  # noqa: E402
+
+from toyad.backends.base import Backend, UnknownBackend  # noqa: E402
+from toyad.backends.namespaces import (  # noqa: E402
+    FloatNamespace,
+    bind,
+    check_output_shape,
+    cotangent_for,
+    require_scalar,
+)
+
+XP = FloatNamespace(jnp, jnp.float64, "jax.numpy")
+
+CAPABILITIES = {
+    "primal": ("forward",),
+    "gradient": ("reverse", "forward"),
+    "jacobian": ("reverse", "forward"),
+    "hessian": ("forward-over-reverse", "reverse-over-reverse"),
+    "jvp": ("forward",),
+    "vjp": ("reverse",),
+}
+
+
+@dataclass
+class JaxBackend(Backend):
+    """jax transforms, run op by op (eager) or compiled once (jit)."""
+
+    jit: bool = False
+
+    def _prepare(
+        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
+    ) -> Callable[[], Any]:
+        xj = jnp.asarray(x)
+        fx = bind(f, XP)  # constants -> jax arrays once, here
+        out_shape = check_output_shape(jnp.shape(fx(xj)))
+
+        def primal(z):
+            return fx(z)
+
+        def scalar(z):  # f as a 0-d output (accepts shape (1,) too)
+            return jnp.reshape(fx(z), ())
+
+        def vector(z):  # f as a 1-D output: jacobian is then (m, n)
+            return jnp.reshape(fx(z), (-1,))
+
+        args: tuple = (xj,)
+        if operation == "primal":
+            work = primal
+        elif operation == "gradient":
+            require_scalar(operation, out_shape)
+            work = jax.grad(scalar) if mode == "reverse" else jax.jacfwd(scalar)
+        elif operation == "jacobian":
+            work = jax.jacrev(vector) if mode == "reverse" else jax.jacfwd(vector)
+        elif operation == "hessian":
+            require_scalar(operation, out_shape)
+            if mode == "forward-over-reverse":
+                work = jax.hessian(scalar)
+            else:
+                work = jax.jacrev(jax.jacrev(scalar))
+        elif operation == "jvp":
+
+            def work(z, t):  # J t, one forward pass
+                return jax.jvp(primal, (z,), (t,))[1]
+
+            args = (xj, jnp.asarray(v))
+        else:  # vjp
+
+            def work(z, c):  # c^T J, one forward + one reverse pass
+                return jax.vjp(primal, z)[1](c)[0]
+
+            args = (xj, jnp.asarray(cotangent_for(u, out_shape)))
+
+        if self.jit:
+            work = jax.jit(work)
+            work(*args).block_until_ready()  # trace + compile here, not in the timed call
+        if len(args) == 1:
+            (a,) = args
+            return lambda: work(a).block_until_ready()
+        a, b = args
+        return lambda: work(a, b).block_until_ready()
+
+    def _to_numpy(self, result: Any) -> np.ndarray:
+        return np.array(result, dtype=np.float64, copy=True)  # not a view of a jax buffer
+
+    def versions(self) -> dict[str, str]:
+        import jaxlib
+
+        return {
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "threads": str(runtime.settings().get("threads", "")),
+            "x64": str(jax.config.jax_enable_x64),
+        }
+
+
+def make(name: str) -> JaxBackend:
+    if name not in ("jax-eager", "jax-jit"):
+        raise UnknownBackend(name, ["jax-eager", "jax-jit"])
+    jit = name == "jax-jit"
+    return JaxBackend(
+        name=name,
+        family="jax",
+        variant="jit" if jit else "eager",
+        description="jax.grad/jacfwd/jacrev/hessian/jvp/vjp"
+        + (", compiled once with jax.jit" if jit else ", op by op"),
+        capabilities=dict(CAPABILITIES),
+        jit=jit,
+    )
