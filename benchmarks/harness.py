@@ -1,0 +1,1154 @@
+"""The benchmark harness: options, profiles, cases, measuring, statuses, run writing.
+
+Every suite (``benchmarks/bench_*.py``) turns its cases into records with the
+columns of :data:`toyad.results.CASE_COLUMNS` through one :class:`Harness`
+per pytest session; at session end the records become the ``toyad`` object
+of a pytest-benchmark JSON and the report is published. The pytest wiring
+(options, hooks, the ``toyad_harness`` fixture) is in the root ``conftest.py``.
+
+API for suites
+--------------
+``harness_of(config) -> Harness``
+    The session's harness (``config.stash``; also the ``toyad_harness`` fixture).
+``Harness.profile`` (:class:`Profile`), ``.timing`` (False under
+``--benchmark-disable``), ``.backend_names``, ``.problem_names``,
+``.entries()`` (selected backends as :class:`BackendEntry`, missing ones
+carrying the reason), ``.instance(problem, n, m)`` (seeded, cached).
+
+``Harness.run_case(benchmark, spec: CaseSpec)``
+    The whole life of one derivative case: backend lookup (not installed ->
+    unsupported; installed but failing to load -> error), ``supports()`` (no
+    -> unsupported), the time cap (a smaller size was too slow ->
+    skipped-too-slow), untimed ``prepare`` (UnsupportedOperation ->
+    unsupported, TooExpensive -> skipped-too-slow), one warm-up call (its
+    result is checked: max relative error against the problem's analytic
+    answer -> ok or wrong), then timing through ``benchmark.pedantic`` with
+    gc off, then the record. First calls carry one-off costs (kernels
+    compiled per shape, a pfor function built lazily), so the cap is judged
+    on the fastest timed round (load only adds time), or under
+    ``--benchmark-disable`` on a second call made when the first was over
+    the cap. A first call over
+    ``GUARANTEED_TIMEOUT_FACTOR`` x the cap is not repeated: it is the
+    case's only sample (the message says so; the benchmark fixture is then
+    left unused, its warning filtered in the suites). Any other exception
+    -> error; so is a jit/function adapter that runs f in Python during the
+    timed rounds (a retrace) or returns an array not yet computed (no sync).
+    ok passes, wrong and error fail the test, unsupported and
+    skipped-too-slow skip it; the record is kept whatever happens.
+    ``CaseSpec(suite, backend, problem, operation, mode="", n=None, m=None,
+    with_primal=False, budget_s=None)``: n/m None are the problem's
+    defaults, mode "" the backend's default; ``with_primal`` also times the
+    primal (``primal_s``, ``ratio_to_primal``).
+
+Lower-level pieces, for suites with their own kind of case (per-op, memory):
+``Harness.new_record(spec, benchmark) -> dict``;
+``Harness.first_call(benchmark, call) -> (result, seconds)`` (under
+``--benchmark-disable`` this is the benchmark's single run);
+``Harness.measure(benchmark, call, first_s) -> Timing`` (rounds chosen from
+the warm-up time so the case fits the profile's budget, min 3; gc disabled);
+``Timing.as_record()``; ``Harness.conclude(record, benchmark, status,
+message)`` appends the record and passes/fails/skips the test;
+``Harness.add_semantics(row)`` for the native-semantics table.
+
+Accuracy: :func:`max_rel_error` (``||a - b||_inf / max(||b||_inf, tiny)``, b
+the analytic truth) against :func:`tolerance_for` (1e-12 for exact methods,
+``toyad.numeric.TOLERANCE[method]`` for ``numeric-<method>`` backends,
+``HESSIAN_TOLERANCE`` for their Hessians, and for their jvp/vjp times the
+cancellation factor of the product, :func:`product_condition`).
+
+Time caps: :class:`SlowRegistry` skips a size when a smaller size (n' <= n
+and m' <= m) of the same backend/problem/operation/mode took longer than the
+profile's ``time_cap_s`` for one call, or when even the most optimistic
+extrapolation from measured smaller sizes (cost growing like n^2 m^2, n^3 for
+Hessians: ``GROWTH_EXPONENT``) exceeds ``GUARANTEED_TIMEOUT_FACTOR`` times the cap.
+
+Run: :func:`build_run` (the pytest-benchmark JSON plus ``toyad``: cases,
+semantics, environment, profile, started, duration_s, and beyond
+toyad.results: ``fits`` from :func:`scaling_fits` (log-log slopes of cost
+against n at m = 1 and against m at n = 1), ``tradeoffs`` from
+:func:`tradeoffs` (forward/reverse cost ratios on the grid's axes) and
+``native_log`` (where adapters normalised a framework's answer));
+:func:`write_run` publishes it with ``toyad.report.publish``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import functools
+import gc
+import importlib
+import importlib.metadata
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from toyad import backends, runtime
+from toyad.results import CASE_COLUMNS, SEMANTICS_COLUMNS, STATUSES
+
+try:
+    from toyad.backends.base import TooExpensive
+except ImportError:  # an older base.py without it
+
+    class TooExpensive(Exception):  # type: ignore[no-redef]
+        pass
+
+
+EXACT_TOLERANCE = 1e-12
+TINY = np.finfo(np.float64).tiny
+SEED = 0
+GUARANTEED_TIMEOUT_FACTOR = 8.0
+# Worst cost growth per size axis, for extrapolating to a size not yet run: a
+# dense Jacobian costs ~n passes of an O(nm) primal (n^2 m); a Hessian ~n^2
+# column passes of an O(n) primal for nested forward mode (n^3).
+GROWTH_EXPONENT = {"hessian": 3.0}
+FIT_MIN_SIZE = 16  # slopes are fitted where the cost has left the constant-overhead regime
+
+# Per-problem relaxations of EXACT_TOLERANCE: (problem, operation) -> (tolerance, reason).
+PROBLEM_TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {}
+
+# Operations a problem must be scalar-valued for.
+SCALAR_ONLY = ("gradient", "hessian")
+
+
+# -- profiles -----------------------------------------------------------------
+def _axes_grid(top: int, interior: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Powers of 4 from 1 to ``top`` on both axes (n at m=1, m at n=1) plus n=m interior cells."""
+    axis = [4**k for k in range(int(round(math.log(top, 4))) + 1)]
+    cells = {(n, 1) for n in axis} | {(1, m) for m in axis} | {(s, s) for s in interior}
+    return tuple(sorted(cells))
+
+
+def _full_grid(top: int) -> tuple[tuple[int, int], ...]:
+    axis = [4**k for k in range(int(round(math.log(top, 4))) + 1)]
+    return tuple((n, m) for n in axis for m in axis)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much a run measures: grids, per-case time budget and time cap."""
+
+    name: str
+    description: str
+    budget_s: float  # timed seconds a case aims for (rounds x iterations x call)
+    accuracy_budget_s: float  # the same, for the accuracy suite (error is its point)
+    min_rounds: int
+    max_rounds: int
+    min_round_s: float  # calls faster than this are batched (iterations) into one round
+    time_cap_s: float  # one call slower than this: larger sizes are skipped-too-slow
+    jacobian_grid: tuple[tuple[int, int], ...]  # (n, m) cells of the dense map
+    gradient_sizes: tuple[int, ...]  # n for gradient cost as n grows
+    gradient_problems: int | None  # how many scalar problems get the gradient sweep
+    hessian_sizes: tuple[int, ...]
+    hessian_problems: int | None  # how many scalar problems get the Hessian sweep
+    overhead_n: int  # n for the cheap-gradient ratios
+    overhead_problems: int | None
+    steps: tuple[float, ...]  # finite-difference steps of the step sweep
+    step_problems: int
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        description="every backend and suite on a small grid (axes to 256); minutes",
+        budget_s=0.02,
+        accuracy_budget_s=0.004,
+        min_rounds=3,
+        max_rounds=200,
+        min_round_s=2e-4,
+        time_cap_s=0.25,
+        jacobian_grid=_axes_grid(256, interior=(16, 64)),
+        gradient_sizes=(1, 4, 16, 64, 256),
+        gradient_problems=1,
+        hessian_sizes=(4, 16, 64),
+        hessian_problems=1,
+        overhead_n=64,
+        overhead_problems=1,
+        steps=tuple(10.0**-k for k in range(1, 16)),
+        step_problems=2,
+    ),
+    "full": Profile(
+        name="full",
+        description="the whole grid (n, m up to 4096); under half an hour",
+        budget_s=0.1,
+        accuracy_budget_s=0.02,
+        min_rounds=3,
+        max_rounds=1000,
+        min_round_s=1e-3,
+        time_cap_s=2.0,
+        jacobian_grid=_full_grid(4096),
+        gradient_sizes=(1, 4, 16, 64, 256, 1024, 4096),
+        gradient_problems=None,
+        hessian_sizes=(4, 16, 64, 256, 1024),
+        hessian_problems=None,
+        overhead_n=1024,
+        overhead_problems=None,
+        steps=tuple(10.0 ** (-k / 2) for k in range(2, 33)),
+        step_problems=4,
+    ),
+}
+DEFAULT_PROFILE = "quick"
+
+
+# -- selecting backends and problems --------------------------------------------
+class SelectionError(ValueError):
+    """A --backends/--problems pattern that names nothing known."""
+
+
+def select_names(patterns: str | None, known: Sequence[str], what: str) -> list[str]:
+    """Names matching comma-separated names or fnmatch globs, in ``known``'s order.
+
+    ``None`` or an empty string selects everything. A pattern that matches
+    nothing raises SelectionError listing the known names.
+    """
+    if patterns is None or not patterns.strip():
+        return list(known)
+    chosen: set[str] = set()
+    for pattern in (p.strip() for p in patterns.split(",")):
+        if not pattern:
+            continue
+        hits = [name for name in known if fnmatch.fnmatchcase(name, pattern)]
+        if not hits:
+            raise SelectionError(f"unknown {what} {pattern!r}; known {what}s: {', '.join(known)}")
+        chosen.update(hits)
+    return [name for name in known if name in chosen]
+
+
+# -- accuracy -------------------------------------------------------------------
+class ShapeMismatch(ValueError):
+    pass
+
+
+def max_rel_error(actual: Any, expected: Any) -> float:
+    """Max relative error ``||a - b||_inf / max(||b||_inf, tiny)``; b is the truth.
+
+    The worst entry's error, relative to the largest entry of the truth (so
+    entries near zero do not blow it up). A result whose size differs from
+    the truth's raises ShapeMismatch; one of the same size in another shape
+    (a (1, n) Jacobian for an (n,) one) is compared entry by entry. NaN in
+    the result gives NaN (which fails every tolerance).
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    b = np.asarray(expected, dtype=np.float64)
+    if a.size != b.size:
+        raise ShapeMismatch(f"result has shape {a.shape}; the analytic answer has {b.shape}")
+    a, b = a.reshape(-1), b.reshape(-1)
+    if a.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(b))), TINY)
+    return float(np.max(np.abs(a - b))) / scale
+
+
+def tolerance_for(backend: str, problem: str, operation: str) -> float:
+    """The error a case may have: 1e-12 for exact methods; numeric methods' own tolerance.
+
+    ``numeric-<method>`` backends get ``toyad.numeric.TOLERANCE[method]``
+    (``HESSIAN_TOLERANCE`` for Hessians: second differences lose about half
+    the digits again); the primal is held to the exact tolerance everywhere.
+    """
+    if backend.startswith("numeric-") and operation != "primal":
+        from toyad import numeric
+
+        method = backend.removeprefix("numeric-")
+        table = numeric.HESSIAN_TOLERANCE if operation == "hessian" else numeric.TOLERANCE
+        if method not in table:
+            raise KeyError(f"toyad.numeric has no tolerance for method {method!r}")
+        return float(table[method])
+    relaxed = PROBLEM_TOLERANCE.get((problem, operation))
+    return relaxed[0] if relaxed else EXACT_TOLERANCE
+
+
+def product_condition(inst: Any, operation: str, v: np.ndarray, u: np.ndarray) -> float:
+    """How much J v (or u J) amplifies a relative error of J's entries: >= 1.
+
+    A Jacobian known to ``tol * max|J|`` per entry gives J v to within
+    ``tol * max|J| * ||v||_1`` absolutely, i.e. ``tol * kappa`` relative to
+    ``max|J v|`` with kappa = max|J| ||v||_1 / max|J v| (cancellation in the sum).
+    Numeric methods' tolerances are for Jacobians, so their jvp/vjp get kappa.
+    """
+    jac = np.asarray(inst.jacobian(), dtype=np.float64).reshape(inst.m, inst.n)
+    if operation == "jvp":
+        product, weight = jac @ v, float(np.sum(np.abs(v)))
+    else:
+        product, weight = np.reshape(u, -1) @ jac, float(np.sum(np.abs(u)))
+    top = float(np.max(np.abs(product)))
+    return max(1.0, float(np.max(np.abs(jac))) * weight / max(top, TINY))
+
+
+def status_for(error: float, tolerance: float) -> str:
+    """ok when the error is within tolerance, else wrong (NaN is wrong)."""
+    return "ok" if error <= tolerance else "wrong"
+
+
+def reference(inst: Any, operation: str, v: np.ndarray, u: np.ndarray) -> np.ndarray | None:
+    """The analytic answer for ``operation`` on a problem instance (None if it has none)."""
+    if operation == "primal":
+        return np.asarray(inst.value(), dtype=np.float64)
+    if operation == "gradient":
+        return inst.gradient()
+    if operation == "hessian":
+        h = inst.hessian()
+        return None if h is None else np.asarray(h, dtype=np.float64)
+    jac = np.asarray(inst.jacobian(), dtype=np.float64).reshape(inst.m, inst.n)
+    if operation == "jacobian":
+        return jac
+    if operation == "jvp":  # J v
+        out = jac @ v
+        return out.reshape(()) if inst.scalar else out
+    if operation == "vjp":  # u^T J
+        return np.reshape(u, -1) @ jac
+    raise ValueError(f"unknown operation {operation!r}")
+
+
+def directions(n: int, m: int, scalar: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded tangent v (n,) and cotangent u ((m,), or 0-d for a scalar f)."""
+    rng = np.random.default_rng([SEED, n, m, 1])
+    v = rng.standard_normal(n)
+    u = np.asarray(rng.standard_normal()) if scalar else rng.standard_normal(m)
+    return v, u
+
+
+# -- time caps ------------------------------------------------------------------
+class SlowRegistry:
+    """Per key (backend, problem, operation, mode): one-call times by size, and the cap."""
+
+    def __init__(self, cap_s: float, factor: float = GUARANTEED_TIMEOUT_FACTOR):
+        self.cap_s, self.factor = cap_s, factor
+        self._times: dict[tuple, list[tuple[int, int, float]]] = defaultdict(list)
+
+    def note(self, key: tuple, n: int, m: int, seconds: float) -> None:
+        self._times[key].append((n, m, seconds))
+
+    def verdict(self, key: tuple, n: int, m: int) -> str | None:
+        """Why (n, m) should be skipped-too-slow, or None to run it."""
+        smaller = [
+            (n0, m0, t)
+            for n0, m0, t in self._times.get(key, ())
+            if n0 <= n and m0 <= m and (n0, m0) != (n, m)
+        ]
+        for n0, m0, t in smaller:
+            if t > self.cap_s:
+                return (
+                    f"skipped: the smaller size n={n0}, m={m0} already took {t:.3g} s "
+                    f"per call, over the {self.cap_s:g} s cap"
+                )
+        if smaller:
+            k = GROWTH_EXPONENT.get(key[2] if len(key) > 2 else "", 2.0)
+            predicted = min(t * (n / n0) ** k * (m / m0) ** k for n0, m0, t in smaller)
+            if predicted > self.factor * self.cap_s:
+                return (
+                    f"skipped: extrapolated from smaller sizes to at least {predicted:.3g} s "
+                    f"per call, over {self.factor:g} x the {self.cap_s:g} s cap"
+                )
+        return None
+
+
+# -- measuring ------------------------------------------------------------------
+@dataclass
+class Timing:
+    median_s: float
+    min_s: float
+    mean_s: float
+    iqr_s: float
+    stddev_s: float
+    rounds: int
+    iterations: int
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "median_s": self.median_s,
+            "min_s": self.min_s,
+            "mean_s": self.mean_s,
+            "iqr_s": self.iqr_s,
+            "stddev_s": self.stddev_s,
+            "rounds": self.rounds,
+            "gc": "off",
+        }
+
+
+def choose_rounds(
+    first_s: float, budget_s: float, profile: Profile, cap_s: float | None = None
+) -> tuple[int, int]:
+    """(rounds, iterations) from the warm-up time: rounds x iterations x t ~ budget, rounds >= min.
+
+    Calls shorter than ``min_round_s`` are batched so one round lasts about
+    that long (timer noise); a call over the cap gets a single round.
+    """
+    t = max(first_s, 1e-9)
+    if cap_s is not None and t > cap_s:
+        return 1, 1
+    iterations = max(1, math.ceil(profile.min_round_s / t))
+    rounds = int(budget_s / (t * iterations))
+    return max(profile.min_rounds, min(profile.max_rounds, rounds)), iterations
+
+
+def _is_sync_pending(result: Any) -> bool:
+    """True if ``result`` is an array that reports itself not yet computed (async dispatch)."""
+    is_ready = getattr(result, "is_ready", None)
+    if callable(is_ready):
+        try:
+            return not bool(is_ready())
+        except Exception:
+            return False
+    return False
+
+
+class CallCounter:
+    """Counts Python calls of a problem's f(xp, x), also through ``f.bind(xp)``.
+
+    A traced adapter (jit, tf.function) runs f in Python only while tracing,
+    an eager one on every call: counting during the timed rounds shows a
+    retrace. The counting function is a ``ProblemFunction`` of the same
+    instance, so adapters see the same interface (``f.instance``, ``f.bind``).
+    """
+
+    def __init__(self, f: Any):
+        from toyad.problems import ProblemFunction
+
+        self.calls = 0
+        counter = self
+
+        class Counting(ProblemFunction):
+            def __call__(self, xp: Any, x: Any) -> Any:
+                counter.calls += 1
+                return f(xp, x)
+
+            def bind(self, xp: Any) -> Callable[[Any], Any]:
+                bound = f.bind(xp)
+
+                @functools.wraps(bound)
+                def counted(x: Any) -> Any:
+                    counter.calls += 1
+                    return bound(x)
+
+                return counted
+
+        self.f = Counting(f.instance)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """gc off for the timed region (young generations collected first), restored after."""
+    was_enabled = gc.isenabled()
+    gc.collect(1)  # the young generations: cheap; old ones are frozen (freeze_heap)
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def freeze_heap() -> None:
+    """Collect once, then move every live object out of the collector's sight (gc.freeze).
+
+    With the frameworks loaded a full collection takes ~0.5 s here; frozen,
+    the collections between cases only scan what the cases create.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+# -- cases ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one test measures. n/m None: the problem's default sizes. mode "": the default."""
+
+    suite: str
+    backend: str
+    problem: str
+    operation: str
+    mode: str = ""
+    n: int | None = None
+    m: int | None = None
+    with_primal: bool = False  # also time the primal (ratio_to_primal)
+    budget_s: float | None = None  # None: the profile's budget
+
+    @property
+    def id(self) -> str:
+        parts = [self.backend, self.problem, self.operation]
+        if self.mode:
+            parts.append(self.mode)
+        if self.n is not None:
+            parts.append(f"n{self.n}")
+        if self.m is not None:
+            parts.append(f"m{self.m}")
+        return "-".join(parts)
+
+    @property
+    def group(self) -> str:
+        size = "" if self.n is None and self.m is None else f" n={self.n} m={self.m}"
+        return f"{self.suite}: {self.problem} {self.operation}{size}"
+
+
+@dataclass
+class BackendEntry:
+    """A selected backend: the instance, or why there is none."""
+
+    name: str
+    backend: backends.Backend | None
+    reason: str = ""
+    broken: bool = False  # registered and installed, but failed to load (an error, not a skip)
+
+    def modes(self, operation: str, both: bool = False) -> tuple[str, ...]:
+        """Modes to make cases for: the backend's own.
+
+        With ``both``, forward and reverse are added (as unsupported cases)
+        when the backend has only one of them, or none: not for a backend
+        whose modes are neither (the analytic baseline's "analytic").
+        """
+        own = list(self.backend.capabilities.get(operation, ())) if self.backend else []
+        if both and (not own or set(own) & set(backends.MODES)):
+            own += [mode for mode in backends.MODES if mode not in own]
+        return tuple(own) or ("",)
+
+
+def _family_of_missing(name: str) -> str:
+    try:
+        module = backends.spec(name).module
+    except backends.UnknownBackend:
+        return ""
+    return {"toys": "toy", "tensor": "toy", "peers": "peer"}.get(module, module)
+
+
+def blank_record(**fields: Any) -> dict[str, Any]:
+    unknown = set(fields) - set(CASE_COLUMNS)
+    if unknown:
+        raise KeyError(f"not case columns: {sorted(unknown)}")
+    record = dict.fromkeys(CASE_COLUMNS)
+    record.update(fields)
+    return record
+
+
+@dataclass
+class Harness:
+    """Per-session state: options, profile, records, caches."""
+
+    profile: Profile
+    backend_names: list[str]
+    problem_names: list[str]
+    timing: bool = True
+    report_dir: Path | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    start_clock: float = field(default_factory=time.perf_counter)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    semantics: list[dict[str, Any]] = field(default_factory=list)
+    published: Path | None = None
+    publish_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.slow = SlowRegistry(self.profile.time_cap_s)
+        self._entries: dict[str, BackendEntry] = {}
+        self._instances: dict[tuple, Any] = {}
+        self._primal: dict[tuple, float] = {}
+
+    # -- what is selected ---------------------------------------------------
+    def entry(self, name: str) -> BackendEntry:
+        if name not in self._entries:
+            try:
+                self._entries[name] = BackendEntry(name, backends.get(name))
+            except backends.MissingFramework as exc:
+                self._entries[name] = BackendEntry(name, None, f"not installed: {exc}")
+            except Exception as exc:  # a backend that fails to load must not stop the rest
+                self._entries[name] = BackendEntry(
+                    name, None, f"failed to load: {type(exc).__name__}: {exc}", broken=True
+                )
+        return self._entries[name]
+
+    def entries(self) -> list[BackendEntry]:
+        return [self.entry(name) for name in self.backend_names]
+
+    def problems(self) -> list[Any]:
+        from toyad import problems
+
+        return [problems.get(name) for name in self.problem_names]
+
+    def scalable_scalar_problems(self, sizes: Sequence[int], limit: int | None) -> list[Any]:
+        """Selected scalar problems whose n is free; those accepting every size first."""
+        pool = [p for p in self.problems() if p.scalar and "n" in p.scales]
+        pool.sort(key=lambda p: not all(self.allows(p.name, n) for n in sizes))
+        return pool if limit is None else pool[:limit]
+
+    def allows(self, problem: str, n: int | None = None, m: int | None = None) -> bool:
+        """Whether the problem accepts these sizes (e.g. determinant needs n = k²)."""
+        from toyad import problems
+
+        try:
+            problems.get(problem).sizes(n, m)
+        except ValueError:
+            return False
+        return True
+
+    def instance(self, problem: str, n: int | None, m: int | None) -> Any:
+        key = (problem, n, m)
+        if key not in self._instances:
+            from toyad import problems
+
+            sizes = {k: v for k, v in (("n", n), ("m", m)) if v is not None}
+            self._instances[key] = problems.get(problem).instance(**sizes, seed=SEED)
+        return self._instances[key]
+
+    # -- records --------------------------------------------------------------
+    def new_record(self, spec: CaseSpec, benchmark: Any = None) -> dict[str, Any]:
+        return blank_record(
+            suite=spec.suite,
+            backend=spec.backend,
+            problem=spec.problem,
+            operation=spec.operation,
+            mode=spec.mode,
+            n=spec.n,
+            m=spec.m,
+            nodeid=getattr(benchmark, "fullname", None),
+        )
+
+    def conclude(
+        self, record: dict[str, Any], benchmark: Any, status: str, message: str = ""
+    ) -> None:
+        """Keep the record; then pass (ok), fail (wrong, error) or skip the test."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; statuses are {STATUSES}")
+        record["status"], record["message"] = status, message
+        self.records.append(record)
+        if benchmark is not None:
+            benchmark.extra_info.update({k: v for k, v in record.items() if v is not None})
+        if status in ("unsupported", "skipped-too-slow"):
+            pytest.skip(f"{status}: {message}")
+        if status in ("wrong", "error"):
+            pytest.fail(
+                f"{status}: {record['backend']} {record['problem']} "
+                f"{record['operation']} {record['mode']}: {message}",
+                pytrace=False,
+            )
+
+    def add_semantics(self, row: dict[str, Any]) -> None:
+        self.semantics.append({c: row.get(c) for c in SEMANTICS_COLUMNS})
+
+    # -- measuring ------------------------------------------------------------
+    def first_call(self, benchmark: Any, call: Callable[[], Any]) -> tuple[Any, float]:
+        """The warm-up call: untimed by pytest-benchmark when timing, its only run when not."""
+        start = time.perf_counter()
+        result = call() if self.timing else benchmark.pedantic(call, rounds=1, iterations=1)
+        return result, time.perf_counter() - start
+
+    def measure(
+        self, benchmark: Any, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
+        """Time ``call`` with benchmark.pedantic, gc off, rounds from the warm-up time.
+
+        A warm-up over the cap gets one pedantic round; if that round shows the
+        warm-up was a one-off (the round itself within the cap), the remaining
+        rounds are timed here the same way (gc off), and the statistics come
+        from those rounds.
+        """
+        budget = self.profile.budget_s if budget_s is None else budget_s
+        cap = self.profile.time_cap_s
+        rounds, iterations = choose_rounds(first_s, budget, self.profile, cap)
+        with gc_paused():
+            benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+        st = benchmark.stats.stats
+        timing = Timing(st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations)
+        if first_s > cap and timing.median_s <= cap:
+            timing = self.own_timing(call, timing.median_s, budget)
+            benchmark.extra_info["rounds_timed_by"] = "toyad (pytest-benchmark holds one round)"
+        return timing
+
+    def own_timing(
+        self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
+        """Time ``call`` here, with the same round policy and gc off as :meth:`measure`."""
+        budget = self.profile.budget_s if budget_s is None else budget_s
+        rounds, iterations = choose_rounds(first_s, budget, self.profile)
+        samples = []
+        with gc_paused():
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(iterations):
+                    call()
+                samples.append((time.perf_counter() - start) / iterations)
+        q1, q3 = np.percentile(samples, [25, 75])
+        return Timing(
+            median_s=float(np.median(samples)),
+            min_s=float(np.min(samples)),
+            mean_s=float(np.mean(samples)),
+            iqr_s=float(q3 - q1),
+            stddev_s=float(np.std(samples, ddof=1)) if len(samples) > 1 else 0.0,
+            rounds=len(samples),
+            iterations=iterations,
+        )
+
+    def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
+        """The primal's median in ``backend`` at this size (measured once per run)."""
+        key = (backend.name, problem, inst.n, inst.m)
+        if key not in self._primal and self.timing:
+            try:
+                call = backend.prepare("primal", inst.f, inst.x)
+                start = time.perf_counter()
+                call()
+                first = time.perf_counter() - start
+                self._primal[key] = self.own_timing(call, first).median_s
+            except Exception:
+                return None
+        return self._primal.get(key)
+
+    # -- one derivative case -------------------------------------------------
+    def run_case(self, benchmark: Any, spec: CaseSpec) -> dict[str, Any]:
+        """Run one case to its status (see the module docstring); returns its record."""
+        benchmark.group = spec.group
+        record = self.new_record(spec, benchmark)
+        try:
+            status, message = self._run(benchmark, spec, record)
+        except Exception as exc:  # a failure outside the backend still leaves a record
+            status, message = "error", f"harness: {type(exc).__name__}: {exc}"
+        self.conclude(record, benchmark, status, message)
+        return record
+
+    def _run(self, benchmark: Any, spec: CaseSpec, record: dict[str, Any]) -> tuple[str, str]:
+        entry = self.entry(spec.backend)
+        if entry.backend is None:
+            record["family"] = _family_of_missing(spec.backend)
+            return ("error" if entry.broken else "unsupported"), entry.reason
+        b = entry.backend
+        record.update(family=b.family, variant=b.variant)
+        op = spec.operation
+        if not b.supports(op, spec.mode or None):
+            modes = b.capabilities.get(op)
+            why = f"modes: {', '.join(modes)}" if modes else "operation not offered"
+            what = f"{op} ({spec.mode})" if spec.mode else op
+            return "unsupported", f"{b.name} does not support {what}; {why}"
+        mode = spec.mode or b.default_mode(op)
+        record["mode"] = mode
+
+        inst = self.instance(spec.problem, spec.n, spec.m)
+        n, m = inst.n, inst.m
+        record.update(n=n, m=m, passes=b.passes(op, mode, n, m))
+        if op in SCALAR_ONLY and not inst.scalar:
+            return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
+        key = (b.name, spec.problem, op, mode)
+        too_slow = self.slow.verdict(key, n, m)
+        if too_slow:
+            return "skipped-too-slow", too_slow
+
+        v, u = directions(n, m, inst.scalar)
+        expected = reference(inst, op, v, u)
+        if expected is None:
+            return "unsupported", f"problem {spec.problem} has no analytic {op} to check against"
+        tolerance = tolerance_for(b.name, spec.problem, op)
+        if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
+            tolerance *= product_condition(inst, op, v, u)
+        record["tolerance"] = tolerance
+
+        counter = CallCounter(inst.f)
+        try:
+            call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
+        except backends.UnsupportedOperation as exc:
+            return "unsupported", str(exc)
+        except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
+            self.slow.note(key, n, m, math.inf)
+            return "skipped-too-slow", str(exc)
+        except Exception as exc:
+            return "error", f"prepare raised {type(exc).__name__}: {exc}"
+        calls_before_warmup = counter.calls
+        try:
+            native, first_s = self.first_call(benchmark, call)
+            if _is_sync_pending(native):
+                return "error", "the prepared call returned before its result was computed"
+            result = b.to_numpy(native)
+        except TooExpensive as exc:
+            self.slow.note(key, n, m, math.inf)
+            return "skipped-too-slow", str(exc)
+        except Exception as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+        benchmark.extra_info["first_call_s"] = first_s
+        benchmark.extra_info["f_calls_first_call"] = counter.calls - calls_before_warmup
+
+        try:
+            error = max_rel_error(result, expected)
+        except ShapeMismatch as exc:
+            return "wrong", str(exc)
+        record["max_rel_error"] = error
+        status = status_for(error, tolerance)
+        message = (
+            "" if status == "ok" else f"max relative error {error:.3g} over tolerance {tolerance:g}"
+        )
+
+        # A first call may carry one-off costs (eager kernels compiled per shape, a
+        # lazily built pfor function): over the cap, a second call says what a call costs.
+        cap = self.profile.time_cap_s
+        steady_s = first_s
+        hard_limit = GUARANTEED_TIMEOUT_FACTOR * cap
+        if first_s > hard_limit:  # ADBench's hard timeout: no second call
+            if self.timing:
+                record.update(
+                    median_s=first_s, min_s=first_s, mean_s=first_s, iqr_s=0.0,
+                    stddev_s=0.0, rounds=1, gc="on" if gc.isenabled() else "off",
+                )  # fmt: skip
+            note = (
+                f"timed once: the first call took {first_s:.3g} s, over the {hard_limit:g} s "
+                "hard limit (one-off first-call costs included)"
+            )
+            message = f"{message}; {note}" if message else note
+        elif first_s > cap and not self.timing:  # (when timing, measure() confirms it)
+            try:
+                start = time.perf_counter()
+                call()
+                steady_s = time.perf_counter() - start
+            except Exception as exc:
+                return "error", f"second call: {type(exc).__name__}: {exc}"
+            benchmark.extra_info["second_call_s"] = steady_s
+
+        if self.timing and first_s <= hard_limit:
+            budget = spec.budget_s if spec.budget_s is not None else self.profile.budget_s
+            calls_before_timing = counter.calls
+            try:
+                timing = self.measure(benchmark, call, steady_s, budget)
+            except Exception as exc:
+                return "error", f"while timing: {type(exc).__name__}: {exc}"
+            record.update(timing.as_record())
+            steady_s = timing.min_s  # the cap is judged on the fastest round: noise only adds
+            traced = counter.calls - calls_before_timing
+            benchmark.extra_info["f_calls_timed"] = traced
+            if b.variant in ("jit", "function") and traced:
+                return "error", (
+                    f"f ran {traced} times in Python during {timing.rounds} timed rounds: "
+                    f"the {b.variant} adapter retraces, so timings include tracing"
+                )
+            if spec.with_primal:
+                primal = self.primal_seconds(b, inst, spec.problem)
+                record["primal_s"] = primal
+                if primal:
+                    record["ratio_to_primal"] = timing.median_s / primal
+            if op == "primal":
+                self._primal[(b.name, spec.problem, n, m)] = timing.median_s
+                record.update(primal_s=timing.median_s, ratio_to_primal=1.0)
+        self.slow.note(key, n, m, steady_s)
+        if steady_s > cap:
+            note = f"one call took {steady_s:.3g} s, over the {cap:g} s cap: larger sizes skipped"
+            message = f"{message}; {note}" if message else note
+        return status, message
+
+
+HARNESS = pytest.StashKey[Harness]()
+
+
+def harness_of(config: Any) -> Harness:
+    """The session's harness (set up by the root conftest's pytest_configure)."""
+    try:
+        return config.stash[HARNESS]
+    except KeyError:
+        raise RuntimeError(
+            "the toyad harness is not configured: run the suites through the root conftest.py"
+        ) from None
+
+
+# -- the run --------------------------------------------------------------------
+_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pytest",
+    "pytest-benchmark",
+    "tensorflow",
+    "keras",
+    "jax",
+    "jaxlib",
+    "torch",
+    "array-api-compat",
+    "autograd",
+    "micrograd",
+    "sympy",
+)
+_MODULE_OF = {"pytest-benchmark": "pytest_benchmark", "array-api-compat": "array_api_compat"}
+
+
+def library_versions(loaded_only: bool = True) -> dict[str, str]:
+    """Versions of the libraries in play (imported in this process, if ``loaded_only``)."""
+    out = {}
+    for dist in _LIBRARIES:
+        module = _MODULE_OF.get(dist, dist)
+        if loaded_only and module not in sys.modules:
+            continue
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(root: Path) -> tuple[str, bool | None]:
+    """(HEAD commit, dirty?) of the repository at ``root``; ("", None) outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "", None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "", None
+
+
+def environment(harness: Harness, root: Path) -> dict[str, Any]:
+    """What the numbers depend on: versions, threads, CPU, commit, gc, profile."""
+    settings = runtime.settings()
+    commit, dirty = git_commit(root)
+    versions = library_versions()
+    for entry in harness._entries.values():
+        if entry.backend is not None:
+            try:
+                versions.update(entry.backend.versions())
+            except Exception as exc:  # recorded, not fatal: the run is still worth writing
+                versions[f"{entry.name}.versions()"] = f"failed: {type(exc).__name__}: {exc}"
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "threads": settings.get("threads"),
+        "thread_env": settings.get("thread_env"),
+        "frameworks_loaded_before_configure": settings.get("loaded_before_configure"),
+        "versions": versions,
+        "commit": commit,
+        "dirty": dirty,
+        "gc": "disabled during timing; young generations collected before each case; "
+        "objects alive after collection frozen (gc.freeze)",
+        "timer": "time.perf_counter",
+        "profile": harness.profile.name,
+        "time_cap_s": harness.profile.time_cap_s,
+        "budget_s": harness.profile.budget_s,
+        "timing": "timed" if harness.timing else "run once (--benchmark-disable)",
+        "backends_selected": harness.backend_names,
+        "backends_missing": {
+            e.name: e.reason for e in harness._entries.values() if e.backend is None
+        },
+        "problems_selected": harness.problem_names,
+        "seed": SEED,
+    }
+
+
+def native_log(harness: Harness) -> list[dict[str, Any]]:
+    """Where backends normalised a framework's own answer during the run (deduplicated)."""
+    rows, seen = [], set()
+    for entry in harness._entries.values():
+        if entry.backend is None:
+            continue
+        for answer in entry.backend.native_log:
+            row = {"backend": entry.name, **dataclasses.asdict(answer)}
+            key = tuple(str(v) for v in row.values())
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return rows
+
+
+def loglog_fit(sizes: Sequence[float], seconds: Sequence[float]) -> dict[str, float] | None:
+    """Least squares ``log t = a + slope * log size`` (None with fewer than 2 sizes)."""
+    if len(set(sizes)) < 2:
+        return None
+    lx, ly = np.log(np.asarray(sizes, float)), np.log(np.asarray(seconds, float))
+    slope, intercept = np.polyfit(lx, ly, 1)
+    residual = ly - (intercept + slope * lx)
+    spread = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(residual**2)) / spread if spread > 0 else 1.0
+    return {"slope": float(slope), "intercept": float(intercept), "r2": r2}
+
+
+def _timed(cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cases if c.get("status") == "ok" and c.get("median_s")]
+
+
+def scaling_fits(cases: Iterable[dict[str, Any]], min_size: int = FIT_MIN_SIZE) -> list[dict]:
+    """Slopes of log(cost) against log(n) (m = 1) and log(m) (n = 1), per backend/op/mode.
+
+    Only sizes >= ``min_size`` enter the fit (below that the fixed call
+    overhead dominates). Expected for a dense map: forward ~ n (n passes),
+    reverse ~ 1 in n; reverse ~ m, forward ~ 1 in m (plus the primal's own
+    growth, ~1 in each for large sizes).
+    """
+    groups: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
+    for c in _timed(cases):
+        if c["suite"] != "scaling":
+            continue
+        base = (c["backend"], c["problem"], c["operation"], c["mode"])
+        if c["m"] == 1 and c["n"] >= min_size:
+            groups[base + ("n",)].append((c["n"], c["median_s"]))
+        if c["n"] == 1 and c["m"] >= min_size:
+            groups[base + ("m",)].append((c["m"], c["median_s"]))
+    fits = []
+    for (backend, problem, operation, mode, axis), points in sorted(groups.items()):
+        points.sort()
+        fit = loglog_fit([p[0] for p in points], [p[1] for p in points])
+        if fit is None:
+            continue
+        fits.append(
+            {
+                "backend": backend,
+                "problem": problem,
+                "operation": operation,
+                "mode": mode,
+                "axis": axis,
+                "sizes": [p[0] for p in points],
+                "median_s": [p[1] for p in points],
+                **fit,
+            }
+        )
+    return fits
+
+
+def tradeoffs(cases: Iterable[dict[str, Any]], threshold: int = 64) -> list[dict]:
+    """Forward/reverse Jacobian cost on the grid's axes where max(n, m) >= threshold.
+
+    Expected: forward slower at n >= threshold, m = 1 (n passes against one),
+    faster at n = 1, m >= threshold (one pass against m). Pairs are each
+    backend's own two modes, and, within a family, every backend with only
+    forward mode against every one with only reverse (the scalar toys: dual
+    or symbolic against the reverse engine); ``backend`` is the forward one.
+    """
+    cells: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    modes_of: dict[str, set[str]] = defaultdict(set)
+    family_of: dict[str, str] = {}
+    for c in _timed(cases):
+        if c["suite"] == "scaling" and c["operation"] == "jacobian":
+            cells[(c["backend"], c["problem"], c["n"], c["m"])][c["mode"]] = c
+            modes_of[c["backend"]].add(c["mode"])
+            family_of[c["backend"]] = c.get("family") or ""
+    pairs = [(b, b) for b, modes in modes_of.items() if set(backends.MODES) <= modes]
+    both = set(backends.MODES)
+    forward_only = [b for b, modes in modes_of.items() if modes & both == {"forward"}]
+    reverse_only = [b for b, modes in modes_of.items() if modes & both == {"reverse"}]
+    pairs += [(f, r) for f in forward_only for r in reverse_only if family_of[f] == family_of[r]]
+    rows = []
+    for forward_backend, reverse_backend in sorted(pairs):
+        for (backend, problem, n, m), modes in sorted(cells.items()):
+            if backend != forward_backend:
+                continue
+            fwd = modes.get("forward")
+            rev = cells.get((reverse_backend, problem, n, m), {}).get("reverse")
+            if not fwd or not rev:
+                continue
+            if m == 1 and n >= threshold:
+                expected = "forward slower"
+            elif n == 1 and m >= threshold:
+                expected = "forward faster"
+            else:
+                continue
+            ratio = fwd["median_s"] / rev["median_s"]
+            rows.append(
+                {
+                    "backend": forward_backend,
+                    "reverse_backend": reverse_backend,
+                    "problem": problem,
+                    "n": n,
+                    "m": m,
+                    "forward_s": fwd["median_s"],
+                    "reverse_s": rev["median_s"],
+                    "forward_over_reverse": ratio,
+                    "passes_forward": fwd.get("passes"),
+                    "passes_reverse": rev.get("passes"),
+                    "expected": expected,
+                    "holds": ratio > 1 if expected == "forward slower" else ratio < 1,
+                }
+            )
+    return rows
+
+
+def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
+    """The ``toyad`` object of the run JSON (see toyad.results)."""
+    cases = [dict(r) for r in harness.records]
+    return {
+        "schema": 1,
+        "profile": harness.profile.name,
+        "started": harness.started.isoformat(),
+        "duration_s": time.perf_counter() - harness.start_clock,
+        "environment": environment(harness, root),
+        "cases": cases,
+        "semantics": list(harness.semantics),
+        "native_log": native_log(harness),
+        "fits": scaling_fits(cases),
+        "tradeoffs": tradeoffs(cases),
+    }
+
+
+def build_run(config: Any, harness: Harness) -> dict[str, Any]:
+    """A pytest-benchmark-format JSON of this session, with the ``toyad`` object."""
+    session = getattr(config, "_benchmarksession", None)
+    root = Path(config.rootpath)
+    benchmarks_done = [b for b in (session.benchmarks if session else []) if b]
+    machine_info = session.get_machine_info() if session else {}
+    commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    run = config.hook.pytest_benchmark_generate_json(
+        config=config,
+        benchmarks=benchmarks_done,
+        include_data=False,
+        machine_info=machine_info,
+        commit_info=commit_info,
+    )
+    run["toyad"] = toyad_object(harness, root)
+    return run
+
+
+def write_run(run: dict[str, Any], reports_root: Path) -> Path:
+    """Publish the report (toyad.report), or at least the raw JSON if reports are missing."""
+    try:
+        report = importlib.import_module("toyad.report")
+        publish = report.publish
+    except (ImportError, AttributeError):
+        publish = None
+    if publish is not None:
+        return Path(publish(run, reports_root))
+    import json
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = reports_root / f"{stamp}-{run['toyad']['environment']['commit'][:8] or 'nocommit'}"
+    folder.mkdir(parents=True, exist_ok=False)
+    tmp = folder / ".benchmark.json.tmp"
+    tmp.write_text(json.dumps(run, indent=1, default=str) + "\n")
+    tmp.rename(folder / "benchmark.json")
+    return folder
+
+
+def summary_line(harness: Harness) -> str:
+    counts = {s: 0 for s in STATUSES}
+    for r in harness.records:
+        counts[r["status"]] += 1
+    parts = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    return f"toyad: {len(harness.records)} cases ({parts}); profile {harness.profile.name}"
+
+
+# the dataclass module is re-exported for suites that build specs with replace()
+replace = dataclasses.replace

@@ -1,0 +1,144 @@
+"""pytest wiring of the toyad benchmark harness (the machinery is benchmarks/harness.py).
+
+    pytest benchmarks --benchmark-only                 # quick profile, report in reports/
+    pytest benchmarks --benchmark-only --profile full --backends 'jax-*,tensor'
+    pytest tests benchmarks --benchmark-disable        # each case once: accuracy as tests
+
+Options: ``--backends`` and ``--problems`` (comma-separated names or fnmatch
+globs; a pattern naming nothing is a usage error listing the known names),
+``--profile quick|full``, ``--report-dir`` (default ``reports/``; under
+``--benchmark-disable`` a report is written only if it is given).
+pytest-benchmark's own options keep working; its JSON (``--benchmark-json``,
+``--benchmark-save``) carries the ``toyad`` object too.
+"""
+
+from toyad import runtime
+
+# Threads and float64 are fixed before anything can import a framework.
+runtime.configure()
+
+import gc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from benchmarks import harness as toyad_harness_module  # noqa: E402
+from toyad import backends  # noqa: E402
+
+HARNESS = toyad_harness_module.HARNESS
+harness_of = toyad_harness_module.harness_of
+EXPLICIT_REPORT_DIR = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("toyad", "toyad benchmark harness")
+    group.addoption(
+        "--backends",
+        default=None,
+        help="comma-separated backend names or globs (e.g. 'jax-*,tensor'); default: all",
+    )
+    group.addoption(
+        "--problems",
+        default=None,
+        help="comma-separated problem names or globs; default: all",
+    )
+    group.addoption(
+        "--profile",
+        default=toyad_harness_module.DEFAULT_PROFILE,
+        choices=sorted(toyad_harness_module.PROFILES),
+        help="quick (default: small grid, minutes) or full (the whole grid)",
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        help="where run folders and 'latest' go (default: reports/; under "
+        "--benchmark-disable no report is written unless this is given)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from toyad import problems
+
+    try:
+        backend_names = toyad_harness_module.select_names(
+            config.getoption("backends"), backends.names(), "backend"
+        )
+        problem_names = toyad_harness_module.select_names(
+            config.getoption("problems"), problems.names(), "problem"
+        )
+    except toyad_harness_module.SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = config.getoption("report_dir")
+    config.stash[EXPLICIT_REPORT_DIR] = report_dir is not None
+    config.stash[HARNESS] = toyad_harness_module.Harness(
+        profile=toyad_harness_module.PROFILES[config.getoption("profile")],
+        backend_names=backend_names,
+        problem_names=problem_names,
+        report_dir=Path(report_dir) if report_dir else Path(config.rootpath) / "reports",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    bench = getattr(session.config, "_benchmarksession", None)
+    harness_of(session.config).timing = not (bench is None or bench.disabled)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # only when harness cases will run: the unit tests keep the ordinary collector
+    if any("toyad_harness" in getattr(item, "fixturenames", ()) for item in session.items):
+        toyad_harness_module.freeze_heap()
+
+
+@pytest.fixture
+def toyad_harness(request: pytest.FixtureRequest) -> toyad_harness_module.Harness:
+    """The session's harness (options, profile, records)."""
+    return harness_of(request.config)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    if HARNESS in config.stash:
+        machine_info["toyad"] = toyad_harness_module.environment(
+            harness_of(config), Path(config.rootpath)
+        )
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict
+) -> None:
+    if HARNESS in config.stash and harness_of(config).records:
+        output_json["toyad"] = toyad_harness_module.toyad_object(
+            harness_of(config), Path(config.rootpath)
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if HARNESS not in config.stash:
+        return
+    gc.unfreeze()
+    h = harness_of(config)
+    if not h.records or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+        return
+    try:
+        run = toyad_harness_module.build_run(config, h)
+        h.published = toyad_harness_module.write_run(run, h.report_dir)
+    except Exception as exc:  # the tests' outcome stays visible; the failure is reported
+        h.publish_error = f"{type(exc).__name__}: {exc}"
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    if HARNESS not in config.stash:
+        return
+    h = harness_of(config)
+    if not h.records:
+        return
+    terminalreporter.write_line(toyad_harness_module.summary_line(h))
+    if h.published:
+        terminalreporter.write_line(f"toyad: report written to {h.published}")
+    if h.publish_error:
+        terminalreporter.write_line(
+            f"toyad: writing the report failed: {h.publish_error}", red=True
+        )

@@ -1,0 +1,460 @@
+"""Unit tests of the benchmark harness (benchmarks/harness.py and the root conftest).
+
+The machinery is driven with a fake backend and a fake benchmark fixture, so
+every status is reached on purpose; whole pytest sessions run in a
+subprocess (pytester) on a small backend and problem set.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks import harness
+from toyad import backends, numeric
+from toyad.backends.base import Backend, UnsupportedOperation
+from toyad.results import CASE_COLUMNS, STATUSES
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- selection ------------------------------------------------------------------
+KNOWN = ["analytic", "numeric-forward", "numeric-central", "jax-eager", "jax-jit", "tensor"]
+
+
+def test_select_names_exact_glob_and_order():
+    assert harness.select_names("jax-jit,analytic", KNOWN, "backend") == ["analytic", "jax-jit"]
+    assert harness.select_names("numeric-*", KNOWN, "backend") == [
+        "numeric-forward",
+        "numeric-central",
+    ]
+    assert harness.select_names("jax-*, tensor", KNOWN, "backend") == [
+        "jax-eager",
+        "jax-jit",
+        "tensor",
+    ]
+    assert harness.select_names(None, KNOWN, "backend") == KNOWN
+    assert harness.select_names("", KNOWN, "backend") == KNOWN
+
+
+def test_select_names_unknown_lists_the_known():
+    with pytest.raises(harness.SelectionError, match="unknown backend 'torch-\\*'") as info:
+        harness.select_names("analytic,torch-*", KNOWN, "backend")
+    assert "known backends: analytic, numeric-forward" in str(info.value)
+
+
+# -- error metric and statuses -------------------------------------------------------
+def test_max_rel_error_is_relative_to_the_largest_true_entry():
+    truth = np.array([100.0, 1e-9, -3.0])
+    approx = truth + np.array([0.0, 1e-6, 0.5])
+    assert harness.max_rel_error(approx, truth) == pytest.approx(0.5 / 100.0)
+    assert harness.max_rel_error(truth, truth) == 0.0
+
+
+def test_max_rel_error_zero_truth_and_shapes():
+    assert harness.max_rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert harness.max_rel_error(np.full(3, 1e-3), np.zeros(3)) > 1e300
+    # same entries, other layout: a (1, n) Jacobian of a scalar f against (n,)
+    assert harness.max_rel_error(np.ones((1, 4)), np.ones(4)) == 0.0
+    with pytest.raises(harness.ShapeMismatch, match=r"shape \(3,\).*\(4,\)"):
+        harness.max_rel_error(np.ones(3), np.ones(4))
+
+
+def test_status_for_nan_is_wrong():
+    assert harness.status_for(1e-13, 1e-12) == "ok"
+    assert harness.status_for(2e-12, 1e-12) == "wrong"
+    assert harness.status_for(harness.max_rel_error([np.nan], [1.0]), 1.0) == "wrong"
+
+
+def test_tolerances():
+    assert harness.tolerance_for("jax-jit", "rosenbrock", "gradient") == harness.EXACT_TOLERANCE
+    for method in numeric.METHODS:
+        name = f"numeric-{method}"
+        assert harness.tolerance_for(name, "rosenbrock", "gradient") == numeric.TOLERANCE[method]
+        hess = harness.tolerance_for(name, "rosenbrock", "hessian")
+        assert hess == numeric.HESSIAN_TOLERANCE[method]
+    assert harness.tolerance_for("numeric-central", "rosenbrock", "primal") == 1e-12
+
+
+# -- time caps and rounds ----------------------------------------------------------
+def test_slow_registry_skips_sizes_dominating_a_slow_one():
+    reg = harness.SlowRegistry(cap_s=1.0)
+    key = ("b", "p", "jacobian", "forward")
+    reg.note(key, 4, 1, 0.01)
+    assert reg.verdict(key, 16, 1) is None
+    reg.note(key, 16, 1, 2.0)  # over the cap
+    assert "n=16, m=1 already took 2 s" in reg.verdict(key, 64, 1)
+    assert "n=16" in reg.verdict(key, 64, 4)
+    assert reg.verdict(key, 1, 64) is None  # not larger in every dimension
+    assert reg.verdict(key, 16, 1) is None  # the same size is not "smaller"
+    assert reg.verdict(("b", "p", "jacobian", "reverse"), 64, 1) is None  # other mode
+
+
+def test_slow_registry_guaranteed_timeout_extrapolation():
+    reg = harness.SlowRegistry(cap_s=1.0, factor=8.0)
+    key = ("b", "p", "hessian", "forward-over-reverse")
+    reg.note(key, 16, 1, 0.6)  # under the cap; 4x larger n -> at least 0.6 * 16 = 9.6 s
+    assert "extrapolated" in reg.verdict(key, 64, 1)
+    reg2 = harness.SlowRegistry(cap_s=1.0, factor=8.0)
+    reg2.note(key, 16, 1, 0.01)
+    assert reg2.verdict(key, 64, 1) is None
+
+
+def test_choose_rounds_fits_the_budget():
+    prof = harness.PROFILES["quick"]
+    rounds, iterations = harness.choose_rounds(1e-3, 0.1, prof)
+    assert (rounds, iterations) == (100, 1)
+    rounds, iterations = harness.choose_rounds(1e-6, 0.02, prof)
+    assert iterations * 1e-6 >= prof.min_round_s
+    assert rounds * iterations * 1e-6 <= 0.02 * 1.01
+    assert harness.choose_rounds(0.5, 0.02, prof)[0] == prof.min_rounds
+    assert harness.choose_rounds(5.0, 0.02, prof, cap_s=1.0) == (1, 1)
+
+
+def test_profiles_grids_are_ordered_and_reach_256():
+    for prof in harness.PROFILES.values():
+        assert list(prof.jacobian_grid) == sorted(prof.jacobian_grid)
+    quick = harness.PROFILES["quick"].jacobian_grid
+    assert (256, 1) in quick and (1, 256) in quick
+    assert (4096, 4096) in harness.PROFILES["full"].jacobian_grid
+
+
+# -- fits ---------------------------------------------------------------------------
+def _scaling_record(backend, mode, n, m, seconds, passes):
+    return harness.blank_record(
+        suite="scaling", backend=backend, problem="dense_tanh", operation="jacobian",
+        mode=mode, n=n, m=m, median_s=seconds, status="ok", passes=passes,
+    )  # fmt: skip
+
+
+def test_scaling_fits_and_tradeoffs_on_synthetic_costs():
+    records = []
+    for size in (1, 4, 16, 64, 256):
+        # forward: n passes (slope 1 in n, 0 in m); reverse: m passes
+        records.append(_scaling_record("toy", "forward", size, 1, 1e-5 * size, size))
+        records.append(_scaling_record("toy", "reverse", size, 1, 1e-5, 1))
+        records.append(_scaling_record("toy", "forward", 1, size, 1e-5, 1))
+        records.append(_scaling_record("toy", "reverse", 1, size, 1e-5 * size, size))
+    fits = {(f["mode"], f["axis"]): f for f in harness.scaling_fits(records)}
+    assert fits[("forward", "n")]["slope"] == pytest.approx(1.0)
+    assert fits[("reverse", "n")]["slope"] == pytest.approx(0.0, abs=1e-12)
+    assert fits[("reverse", "m")]["slope"] == pytest.approx(1.0)
+    assert fits[("forward", "n")]["sizes"] == [16, 64, 256]  # overhead regime left out
+    rows = harness.tradeoffs(records)
+    assert {(r["n"], r["m"]) for r in rows} == {(64, 1), (256, 1), (1, 64), (1, 256)}
+    assert all(r["holds"] for r in rows)
+    by_cell = {(r["n"], r["m"]): r for r in rows if r["backend"] == "toy"}
+    assert by_cell[(256, 1)]["forward_over_reverse"] == pytest.approx(256)
+    assert by_cell[(1, 256)]["expected"] == "forward faster"
+
+
+def test_tradeoffs_pair_forward_only_with_reverse_only_toys():
+    records = [
+        _scaling_record("dualish", "forward", 64, 1, 64e-5, 64),
+        _scaling_record("tapeish", "reverse", 64, 1, 1e-5, 1),
+    ]
+    for r in records:
+        r["family"] = "toy"
+    (row,) = harness.tradeoffs(records)
+    assert (row["backend"], row["reverse_backend"]) == ("dualish", "tapeish")
+    assert row["forward_over_reverse"] == pytest.approx(64) and row["holds"]
+
+
+# -- run_case with a fake backend and a fake benchmark fixture ------------------------
+@dataclass
+class FakeStats:
+    median: float
+    min: float
+    mean: float
+    iqr: float
+    stddev: float
+    rounds: int
+
+
+@dataclass
+class FakeBenchmark:
+    """Just what the harness uses of pytest-benchmark's fixture."""
+
+    fullname: str = "tests/fake::case"
+    group: str | None = None
+    extra_info: dict = field(default_factory=dict)
+    stats: Any = None
+    pedantic_calls: list = field(default_factory=list)
+
+    def pedantic(self, target, rounds=1, iterations=1, warmup_rounds=0):
+        self.pedantic_calls.append((rounds, iterations))
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(iterations):
+                result = target()
+            samples.append((time.perf_counter() - start) / iterations)
+        q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [0, 0, 0]
+        self.stats = type("Meta", (), {})()
+        self.stats.stats = FakeStats(
+            statistics.median(samples), min(samples), statistics.mean(samples), q[2] - q[0],
+            statistics.stdev(samples) if len(samples) > 1 else 0.0, len(samples),
+        )  # fmt: skip
+        return result
+
+
+@dataclass
+class FakeBackend(Backend):
+    """Answers from the problem's analytic Jacobian; ``behaviour`` breaks it on purpose."""
+
+    behaviour: str = "right"
+    delay_s: float = 0.0
+
+    def _prepare(self, operation, mode, f, x, *, v, u):
+        inst = f.instance
+        if self.behaviour == "refuse":
+            raise UnsupportedOperation(self.name, operation, mode, "refused in prepare")
+        if self.behaviour == "crash":
+            raise RuntimeError("the framework fell over")
+
+        state = {"calls": 0}
+
+        def call():
+            state["calls"] += 1
+            if self.behaviour == "slow-first" and state["calls"] == 1:
+                time.sleep(self.delay_s)  # a one-off first-call cost (kernels, lazy set-up)
+            if self.behaviour == "retrace":
+                f(np, x)  # runs f in Python on every call, like a retracing jit
+            if self.delay_s and self.behaviour != "slow-first":
+                time.sleep(self.delay_s)
+            jac = inst.jacobian(x)
+            return jac * (1 + 1e-6) if self.behaviour == "wrong" else jac
+
+        return call
+
+
+def make_harness(timing=True, **profile_changes) -> harness.Harness:
+    profile = harness.replace(
+        harness.PROFILES["quick"], budget_s=0.002, min_round_s=1e-5, **profile_changes
+    )
+    return harness.Harness(profile, ["fake"], ["dense_tanh"], timing=timing)
+
+
+def fake_entry(h: harness.Harness, **kw) -> FakeBackend:
+    b = FakeBackend(name="fake", family="toy", capabilities={"jacobian": ("forward",)}, **kw)
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    return b
+
+
+def spec(mode="forward", n=4, m=3, op="jacobian"):
+    return harness.CaseSpec("scaling", "fake", "dense_tanh", op, mode, n, m, with_primal=False)
+
+
+def test_run_case_ok_records_timing_error_and_passes():
+    h = make_harness()
+    fake_entry(h)
+    bench = FakeBenchmark()
+    record = h.run_case(bench, spec())
+    assert record["status"] == "ok" and record["message"] == ""
+    assert record["max_rel_error"] < 1e-15 and record["tolerance"] == 1e-12
+    assert record["rounds"] >= 3 and record["median_s"] > 0 and record["gc"] == "off"
+    assert record["passes"] == 4  # forward Jacobian: n passes
+    assert (record["n"], record["m"], record["family"]) == (4, 3, "toy")
+    assert bench.group == "scaling: dense_tanh jacobian n=4 m=3"
+    assert bench.extra_info["status"] == "ok"
+    assert set(record) == set(CASE_COLUMNS)
+    assert h.records == [record]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "outcome", "words"),
+    [
+        ("wrong", "wrong", pytest.fail.Exception, "over tolerance"),
+        ("crash", "error", pytest.fail.Exception, "RuntimeError: the framework fell over"),
+        ("refuse", "unsupported", pytest.skip.Exception, "refused in prepare"),
+    ],
+)
+def test_run_case_statuses(behaviour, status, outcome, words):
+    h = make_harness()
+    fake_entry(h, behaviour=behaviour)
+    with pytest.raises(outcome, match=words):
+        h.run_case(FakeBenchmark(), spec())
+    (record,) = h.records
+    assert record["status"] == status and words in record["message"]
+
+
+def test_unsupported_mode_and_missing_backend_keep_their_records():
+    h = make_harness()
+    fake_entry(h)
+    with pytest.raises(pytest.skip.Exception, match="does not support jacobian \\(reverse\\)"):
+        h.run_case(FakeBenchmark(), spec(mode="reverse"))
+    h._entries["fake"] = harness.BackendEntry("fake", None, "not installed: pip install fake")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        h.run_case(FakeBenchmark(), spec())
+    assert [r["status"] for r in h.records] == ["unsupported", "unsupported"]
+
+
+def test_a_broken_backend_is_an_error_not_a_skip():
+    h = make_harness()
+    h._entries["fake"] = harness.BackendEntry("fake", None, "failed to load: boom", broken=True)
+    with pytest.raises(pytest.fail.Exception, match="failed to load"):
+        h.run_case(FakeBenchmark(), spec())
+    assert h.records[0]["status"] == "error"
+
+
+def test_too_slow_skips_larger_sizes_only():
+    h = make_harness(time_cap_s=0.01)
+    fake_entry(h, delay_s=0.02)
+    bench = FakeBenchmark()
+    first = h.run_case(bench, spec(n=4, m=1))
+    assert first["status"] == "ok" and "over the 0.01 s cap" in first["message"]
+    assert bench.pedantic_calls == [(1, 1)]  # one timed round for a call over the cap
+    with pytest.raises(pytest.skip.Exception, match="skipped-too-slow"):
+        h.run_case(FakeBenchmark(), spec(n=16, m=1))
+    h.run_case(FakeBenchmark(), spec(n=1, m=1))  # smaller: still runs
+    assert [r["status"] for r in h.records] == ["ok", "skipped-too-slow", "ok"]
+
+
+def test_a_first_call_over_the_hard_limit_is_the_only_sample():
+    h = make_harness(time_cap_s=0.005)  # hard limit 8 x 0.005 = 0.04 s
+    fake_entry(h, delay_s=0.05)
+    bench = FakeBenchmark()
+    record = h.run_case(bench, spec(n=4, m=1))
+    assert bench.pedantic_calls == []  # not called again
+    assert record["status"] == "ok" and "timed once" in record["message"]
+    assert record["rounds"] == 1 and record["median_s"] >= 0.05
+
+
+def test_a_slow_first_call_alone_does_not_trip_the_cap():
+    h = make_harness(time_cap_s=0.01)
+    fake_entry(h, behaviour="slow-first", delay_s=0.03)
+    bench = FakeBenchmark()
+    record = h.run_case(bench, spec(n=4, m=1))
+    assert bench.pedantic_calls == [(1, 1)]  # the round that showed the call is fast
+    assert record["status"] == "ok" and record["message"] == ""
+    assert record["rounds"] >= 3 and record["median_s"] < 0.01
+    h.run_case(FakeBenchmark(), spec(n=16, m=1))  # larger sizes still run
+    assert [r["status"] for r in h.records] == ["ok", "ok"]
+
+
+def test_retracing_traced_variant_is_an_error():
+    h = make_harness()
+    b = fake_entry(h, behaviour="retrace")
+    b.variant = "jit"
+    with pytest.raises(pytest.fail.Exception, match="retraces"):
+        h.run_case(FakeBenchmark(), spec())
+    b.variant = "eager"  # eager adapters run f on every call: fine
+    h.run_case(FakeBenchmark(), spec())
+
+
+def traced_backends() -> list[str]:
+    """Installed backends that trace f once (variant jit or function)."""
+    names = []
+    for name in backends.available():
+        try:
+            b = backends.get(name)
+        except Exception:
+            continue
+        if b.variant in ("jit", "function"):
+            names.append(name)
+    return names
+
+
+def test_traced_backends_neither_retrace_nor_return_unsynchronised():
+    names = traced_backends()
+    if not names:
+        pytest.skip("no jit/function backend installed")
+    h = harness.Harness(harness.PROFILES["quick"], names, ["dense_tanh"], timing=True)
+    for name in names:
+        b = backends.get(name)
+        for mode in b.capabilities.get("jacobian", ()):
+            bench = FakeBenchmark()
+            case = harness.CaseSpec("scaling", name, "dense_tanh", "jacobian", mode, 8, 4)
+            record = h.run_case(bench, case)  # fails the test on a retrace or missing sync
+            assert record["status"] == "ok", record["message"]
+            assert bench.extra_info["f_calls_timed"] == 0  # f never ran again in Python
+
+
+def test_benchmark_disabled_runs_the_case_once_through_the_fixture():
+    h = make_harness(timing=False)
+    fake_entry(h)
+    bench = FakeBenchmark()
+    record = h.run_case(bench, spec())
+    assert bench.pedantic_calls == [(1, 1)]
+    assert record["status"] == "ok" and record["median_s"] is None
+
+
+def test_conclude_rejects_unknown_statuses():
+    h = make_harness()
+    with pytest.raises(ValueError, match="unknown status"):
+        h.conclude(harness.blank_record(), None, "fine")
+    assert set(STATUSES) == {"ok", "wrong", "unsupported", "error", "skipped-too-slow"}
+
+
+# -- whole sessions (subprocess: the real conftest and suites) ------------------------
+SUITES = ("bench_accuracy.py", "bench_scaling.py")
+
+
+def run_session(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest on two of the real suites, with the real root conftest, in a subprocess."""
+    paths = [str(ROOT / "benchmarks" / name) for name in SUITES]
+    return pytester.runpytest_subprocess(
+        *paths, "--rootdir", str(ROOT), "-p", "no:cacheprovider", "-q", *args
+    )
+
+
+def test_unknown_backend_is_a_usage_error(pytester: pytest.Pytester):
+    result = run_session(pytester, "--benchmark-disable", "--backends", "analytic,nonesuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown backend 'nonesuch'; known backends: analytic*"])
+
+
+def test_session_writes_every_case_and_publishes(pytester: pytest.Pytester, tmp_path: Path):
+    reports, raw = tmp_path / "reports", tmp_path / "raw.json"
+    result = run_session(
+        pytester,
+        "--benchmark-only",
+        "--backends", "analytic,numeric-central",
+        "--problems", "notebook_f,dense_tanh",
+        "-k", "accuracy or jacobian_grid",
+        "--report-dir", str(reports),
+        "--benchmark-json", str(raw),
+        "--benchmark-quiet",
+    )  # fmt: skip
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) > 0 and "failed" not in outcomes and "errors" not in outcomes
+    run = json.loads((reports / "latest" / "benchmark.json").read_text())
+    cases = run["toyad"]["cases"]
+    assert cases and all(set(c) == set(CASE_COLUMNS) for c in cases)
+    ids = {c["nodeid"] for c in cases}
+    # every test that ran (passed or skipped) left a record
+    assert len(ids) == outcomes.get("passed", 0) + outcomes.get("skipped", 0)
+    statuses = {c["status"] for c in cases}
+    assert "ok" in statuses and statuses <= set(STATUSES)
+    assert any(c["status"] == "unsupported" for c in cases)  # analytic has no forward/reverse
+    ok = [c for c in cases if c["status"] == "ok" and c["suite"] != "step-sweep"]
+    assert all(c["median_s"] > 0 and c["rounds"] >= 3 for c in ok)
+    env = run["toyad"]["environment"]
+    assert env["threads"] >= 1 and env["profile"] == "quick" and "numpy" in env["versions"]
+    assert run["machine_info"]["toyad"]["threads"] == env["threads"]
+    assert (reports / "latest" / "index.html").exists()
+    # pytest-benchmark's own JSON carries the toyad object too
+    own = json.loads(raw.read_text())
+    assert len(own["toyad"]["cases"]) == len(cases) and own["benchmarks"]
+
+
+def test_benchmark_disable_publishes_nothing_by_default(pytester: pytest.Pytester):
+    reports = ROOT / "reports"
+    before = set(reports.iterdir()) if reports.exists() else set()
+    result = run_session(
+        pytester, "--benchmark-disable", "--backends", "analytic", "--problems", "sin_square"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] > 0 and "failed" not in outcomes
+    assert "report written" not in result.stdout.str()
+    after = set(reports.iterdir()) if reports.exists() else set()
+    assert not {p for p in after - before if not p.name.startswith(".")}
