@@ -105,7 +105,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: list, output_json: dict
 ) -> None:
-    if HARNESS in config.stash and harness_of(config).records:
+    if HARNESS in config.stash and harness_of(config).has_results:
         output_json["toyad"] = toyad_harness_module.toyad_object(
             harness_of(config), Path(config.rootpath)
         )
@@ -117,7 +117,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     gc.unfreeze()
     h = harness_of(config)
-    if not h.records or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+    if not h.has_results or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
         return
     try:
         run = toyad_harness_module.build_run(config, h)
@@ -133,7 +133,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if HARNESS not in config.stash:
         return
     h = harness_of(config)
-    if not h.records:
+    if not h.has_results:
         return
     terminalreporter.write_line(toyad_harness_module.summary_line(h))
     if h.published:

@@ -1,6 +1,7 @@
 """Accuracy: every backend x problem x operation (x mode), against the analytic answer.
 
-At each problem's default sizes, each operation a problem admits (gradient
+At each problem's default sizes (the quick profile shrinks the slowest two,
+``Profile.accuracy_n``), each operation a problem admits (gradient
 and Hessian need a scalar f) in every mode the backend offers (plus the
 forward/reverse it lacks, recorded unsupported) is checked with the max
 relative error ``||a - b||_inf / max(||b||_inf, tiny)`` against the problem's
@@ -31,8 +32,10 @@ STEP_SWEEP_PREFERRED = ("sin_square", "rosenbrock", "elementwise_chain", "fan_in
 
 def accuracy_specs(h: harness.Harness) -> list[harness.CaseSpec]:
     specs = []
+    sizes = dict(h.profile.accuracy_n)
     for entry in h.entries():
         for problem in h.problems():
+            n = sizes.get(problem.name)  # None: the problem's default
             for op in OPERATIONS:  # primal first: later ratios reuse its median
                 if op in harness.SCALAR_ONLY and not problem.scalar:
                     continue
@@ -44,6 +47,7 @@ def accuracy_specs(h: harness.Harness) -> list[harness.CaseSpec]:
                             problem.name,
                             op,
                             mode,
+                            n,
                             with_primal=True,
                             budget_s=h.profile.accuracy_budget_s,
                         )

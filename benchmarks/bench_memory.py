@@ -43,7 +43,7 @@ PROBLEM = f"tanh_chain_w{WIDTH}"
 EVERY_K = 8
 TENSOR_LAYERS = {"quick": (16, 64, 256), "full": (16, 64, 256, 1024)}
 FORWARD_LAYERS = {"quick": (16, 64), "full": (16, 64, 256)}  # w tangents: w³ flops a layer
-FRAMEWORK_LAYERS = {"quick": (256,), "full": (16, 64, 256, 1024)}
+FRAMEWORK_LAYERS = {"quick": (64,), "full": (16, 64, 256, 1024)}
 STRATEGIES = ("none", "every_k", "sqrt", "revolve")
 FRAMEWORKS = {"jax-jit": "jax", "torch-autograd": "torch", "tf-eager": "tensorflow"}
 # sqrt first: in a shared worker the later case may reuse the earlier one's freed

@@ -11,7 +11,8 @@
     carries ``ratio_to_primal`` once the primal has been measured.
 
 Every benchmark also checks its answer, so ``--benchmark-disable`` runs them
-as tests. Plain ``benchmark`` fixture; the harness reporting is wired later.
+as tests. Plain ``benchmark`` fixture: the report builds their rows (suite
+"tensor-speed") from ``extra_info`` and pytest-benchmark's stats.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ IMPLEMENTATIONS = {
     "numpy by hand": _numpy_gradient,
     "torch autograd": _torch_gradient,
 }
+# how each implementation appears in the report's rows (backend, family)
+AS_BACKEND = {
+    "toyad.tensor reverse": ("tensor", "toy"),
+    "numpy by hand": ("analytic", "analytic"),
+    "torch autograd": ("torch-autograd", "torch"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +92,19 @@ def test_elementwise_gradient_1e6(benchmark, implementation, big_x, big_expected
     gradient = IMPLEMENTATIONS[implementation]()
     np.testing.assert_allclose(gradient(big_x), big_expected, rtol=1e-12, atol=1e-14)  # warm-up
     benchmark.group = ELEMENTWISE_GROUP
-    benchmark.extra_info.update(implementation=implementation, n=N_BIG, threads=1)
+    backend, family = AS_BACKEND[implementation]
+    benchmark.extra_info.update(
+        suite="tensor-speed",
+        backend=backend,
+        family=family,
+        problem="elementwise_1e6",
+        operation="gradient",
+        mode="reverse",
+        n=N_BIG,
+        m=1,
+        implementation=implementation,
+        threads=1,
+    )
     benchmark(gradient, big_x)
 
 
@@ -98,6 +117,7 @@ RATIO_CASES = [
     ("elementwise_chain", (10, 1_000, 100_000)),
     ("determinant", (16, 36)),
 ]
+QUICK_MAX_N = 1_000  # the quick profile (the default) stops the ratio cases here
 _primal_medians: dict[tuple[str, int], float] = {}
 
 
@@ -106,12 +126,16 @@ def _median(benchmark) -> float | None:
     return None if stats is None else stats.stats.median
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "problem_name" in metafunc.fixturenames:
+        quick = metafunc.config.getoption("profile", "quick") == "quick"
+        cases = [(p, n) for p, ns in RATIO_CASES for n in ns if not quick or n <= QUICK_MAX_N]
+        metafunc.parametrize(
+            ("problem_name", "n"), cases, ids=[f"{name}-n{n}" for name, n in cases]
+        )
+
+
 @pytest.mark.parametrize("operation", ["primal", "gradient"])  # primal first
-@pytest.mark.parametrize(
-    ("problem_name", "n"),
-    [(name, n) for name, ns in RATIO_CASES for n in ns],
-    ids=[f"{name}-n{n}" for name, ns in RATIO_CASES for n in ns],
-)
 def test_gradient_over_primal(benchmark, problem_name, n, operation) -> None:
     inst = problems.get(problem_name).instance(n=n, seed=0)
     f = inst.f.bind(xp)  # constants -> Tensors once, outside the timed call
@@ -126,7 +150,16 @@ def test_gradient_over_primal(benchmark, problem_name, n, operation) -> None:
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert np.max(np.abs(work() - expected)) <= 1e-12 * scale  # warm-up and check
     benchmark.group = f"tensor-speed: gradient/primal {problem_name} n={n}"
-    benchmark.extra_info.update(problem=problem_name, n=n, operation=operation)
+    benchmark.extra_info.update(
+        suite="tensor-speed",
+        backend="tensor",
+        family="toy",
+        problem=problem_name,
+        operation=operation,
+        mode="reverse" if operation == "gradient" else "",
+        n=n,
+        m=1,
+    )
     benchmark(work)
     median = _median(benchmark)
     if median is None:

@@ -120,6 +120,15 @@ FIT_MIN_SIZE = 16  # slopes are fitted where the cost has left the constant-over
 # Per-problem relaxations of EXACT_TOLERANCE: (problem, operation) -> (tolerance, reason).
 PROBLEM_TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {}
 
+# Largest n the size sweeps give a problem, with the reason.
+SWEEP_MAX_N: dict[str, tuple[int, str]] = {
+    "determinant": (
+        25,
+        "expansion by minors: the graph grows like k·2^k; past k = 5 (n = 25) a jit "
+        "compile alone takes minutes (11.6 s at k = 6 for jax-jit's Hessian)",
+    ),
+}
+
 # Operations a problem must be scalar-valued for.
 SCALAR_ONLY = ("gradient", "hessian")
 
@@ -158,6 +167,9 @@ class Profile:
     overhead_problems: int | None
     steps: tuple[float, ...]  # finite-difference steps of the step sweep
     step_problems: int
+    # accuracy-suite n for problems whose default size is slow to trace or run
+    # (eager TF's forward mode and Hessians take seconds a call there): problem -> n
+    accuracy_n: tuple[tuple[str, int], ...] = ()
 
 
 PROFILES: dict[str, Profile] = {
@@ -179,6 +191,7 @@ PROFILES: dict[str, Profile] = {
         overhead_problems=1,
         steps=tuple(10.0**-k for k in range(1, 16)),
         step_problems=2,
+        accuracy_n=(("elementwise_chain", 4), ("determinant", 9)),
     ),
     "full": Profile(
         name="full",
@@ -556,6 +569,11 @@ class Harness:
         self._primal: dict[tuple, float] = {}
 
     # -- what is selected ---------------------------------------------------
+    @property
+    def has_results(self) -> bool:
+        """Anything to write: case records or semantics rows."""
+        return bool(self.records or self.semantics)
+
     def entry(self, name: str) -> BackendEntry:
         if name not in self._entries:
             try:
@@ -583,9 +601,12 @@ class Harness:
         return pool if limit is None else pool[:limit]
 
     def allows(self, problem: str, n: int | None = None, m: int | None = None) -> bool:
-        """Whether the problem accepts these sizes (e.g. determinant needs n = k²)."""
+        """Whether the problem accepts these sizes (e.g. determinant needs n = k²)
+        and the sweeps take them (``SWEEP_MAX_N``)."""
         from toyad import problems
 
+        if n is not None and n > SWEEP_MAX_N.get(problem, (n, ""))[0]:
+            return False
         try:
             problems.get(problem).sizes(n, m)
         except ValueError:

@@ -7,7 +7,9 @@ its own numbers:
 - ``dual``: forward mode, one pass per input direction (x + e_j ε);
 - ``symbolic``: forward mode on expression graphs, one sweep per input,
   derivatives built then evaluated (and differentiated again for Hessians);
-- ``reverse``: build the graph, one ``backward()`` per output;
+- ``reverse``: build the graph; a Jacobian is m vector-Jacobian products with
+  one-hot cotangents, each a ``backward()`` over the whole graph (what jacrev
+  does; seeding one output alone would walk only its ancestors);
 - ``reverse-recursive``: the notebook's recursive ``backpropagate``, capped,
   since its cost is the number of *paths* in the graph.
 
@@ -245,7 +247,11 @@ class ReverseBackend(Backend):
 
             def jacobian() -> np.ndarray:
                 variables, outs, _ = build()
-                rows = [self._gradients(y, variables) for y in outs]  # m backward passes
+                if self.recursive:  # the notebook's pass starts from one output at a time
+                    rows = [self._gradients(y, variables) for y in outs]
+                else:  # row i = e_iᵀ J: a backward pass over the whole graph per output
+                    m = len(outs)
+                    rows = [_vjp(variables, outs, _one_hot(i, m)) for i in range(m)]
                 jac = np.array(rows, dtype=np.float64).reshape(len(outs), len(variables))
                 return jac[0] if operation == "gradient" else jac
 
@@ -259,13 +265,7 @@ class ReverseBackend(Backend):
                     raise ValueError(
                         f"cotangent u has {len(seeds)} entries; f has {len(outs)} outputs"
                     )
-                for var in variables:
-                    var.gradient = 0.0
-                nodes = [
-                    (y, s) for y, s in zip(outs, seeds, strict=True) if isinstance(y, reverse.Node)
-                ]
-                reverse.backward([y for y, _ in nodes], [s for _, s in nodes])
-                return np.array([float(var.gradient) for var in variables])
+                return np.array(_vjp(variables, outs, seeds))
 
             return vjp
         if operation == "hessian":
@@ -326,6 +326,21 @@ class ReverseBackend(Backend):
         if operation == "hessian":
             return n
         return super().passes(operation, mode, n, m)
+
+
+def _vjp(variables: list[reverse.Var], outs: list[Any], seeds: list[float]) -> list[float]:
+    """uᵀJ by one backward pass from every output at once (as a framework's vjp does)."""
+    for var in variables:
+        var.gradient = 0.0
+    pairs = [(y, s) for y, s in zip(outs, seeds, strict=True) if isinstance(y, reverse.Node)]
+    reverse.backward([y for y, _ in pairs], [s for _, s in pairs])
+    return [float(var.gradient) for var in variables]
+
+
+def _one_hot(i: int, m: int) -> list[float]:
+    seeds = [0.0] * m
+    seeds[i] = 1.0
+    return seeds
 
 
 def _node_value(y: Any) -> Any:

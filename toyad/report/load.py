@@ -131,11 +131,13 @@ def parse_run(data: Any, source: Path | None = None) -> Run:
         if isinstance(b, dict) and b.get("fullname") not in known_ids
     ]
     cases = cases_frame(records + extra)
-    if cases.empty:
-        raise ReportError(f"{where}the run has no cases (empty 'toyad.cases' and 'benchmarks')")
     semantics_records = toyad.get("semantics") or []
     if not isinstance(semantics_records, list):
         raise ReportError(f"{where}'toyad.semantics' must be a list of objects")
+    if cases.empty and not semantics_records:  # a semantics-only run is still a run
+        raise ReportError(
+            f"{where}the run has no cases (empty 'toyad.cases', 'toyad.semantics' and 'benchmarks')"
+        )
     semantics = pd.DataFrame(
         [
             {c: r.get(c) for c in SEMANTICS_COLUMNS}
