@@ -30,6 +30,22 @@ OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
 STEP_SWEEP_PREFERRED = ("sin_square", "rosenbrock", "elementwise_chain", "fan_in")
 
 
+FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
+
+
+def left_for_later(h: harness.Harness, spec: harness.CaseSpec) -> str:
+    """Why a timed quick run skips this case ("" if it does not)."""
+    if not h.timing or spec.problem not in h.profile.accuracy_skip_frameworks:
+        return ""
+    entry = h.entry(spec.backend)
+    if entry.backend is None or entry.backend.family not in FRAMEWORK_FAMILIES:
+        return ""
+    return (
+        f"the {h.profile.name} profile leaves {spec.problem} on the frameworks to the test "
+        "command and the full profile (tracing it costs seconds a case)"
+    )
+
+
 def accuracy_specs(h: harness.Harness) -> list[harness.CaseSpec]:
     specs = []
     sizes = dict(h.profile.accuracy_n)
@@ -81,6 +97,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def test_accuracy(benchmark, toyad_harness, accuracy_spec):
+    reason = left_for_later(toyad_harness, accuracy_spec)
+    if reason:  # recorded, never dropped
+        record = toyad_harness.new_record(accuracy_spec, benchmark)
+        record["family"] = toyad_harness.entry(accuracy_spec.backend).backend.family
+        toyad_harness.conclude(record, benchmark, "skipped-too-slow", reason)
+        return
     toyad_harness.run_case(benchmark, accuracy_spec)
 
 
