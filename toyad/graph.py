@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from toyad import rules
+
 
 def topological_order(roots: Iterable[Any]) -> list[Any]:
     """Every node reachable from ``roots``, each once, operands before their users."""
@@ -57,3 +59,31 @@ def template(symbol: str | None, name: str) -> str:
     if name == "negative":
         return "-({})"
     return name + "({})"
+
+
+def rule_classes(
+    binary_base: type,
+    unary_base: type,
+    module: str,
+    binary_attrs: Callable[[rules.Binary], dict] = lambda rule: {},
+    unary_attrs: Callable[[rules.Unary], dict] = lambda rule: {},
+) -> tuple[dict[str, type], dict[str, type]]:
+    """One node class per rule of :mod:`toyad.rules` (Add, Mul, ..., Sin, Exp, ...).
+
+    Each class carries its ``rule`` and print ``_template``; ``*_attrs`` add an
+    engine's own members (the reverse engine's ``__init__``, constant partials).
+    """
+
+    def make(rule: Any, base: type, symbol: str | None, extra: dict) -> type:
+        members = {
+            "__slots__": (),
+            "rule": rule,
+            "_template": template(symbol, rule.name),
+            "__doc__": rule.math,
+            "__module__": module,
+        }
+        return type(rule.title, (base,), {**extra, **members})
+
+    binary = {n: make(r, binary_base, r.symbol, binary_attrs(r)) for n, r in rules.BINARY.items()}
+    unary = {n: make(r, unary_base, None, unary_attrs(r)) for n, r in rules.UNARY.items()}
+    return binary, unary

@@ -279,41 +279,19 @@ def _unary_init(rule: rules.Unary):
     return __init__
 
 
-def _binary_class(rule: rules.Binary) -> type[BinaryOperator]:
+def _binary_attrs(rule: rules.Binary) -> dict:
     # a constant partial (d(a+b)/da = 1) lives on the class, not in each node
     consts = {k: v for k, v in (("da", rule.da_const), ("db", rule.db_const)) if v is not None}
-    return type(
-        rule.title,
-        (BinaryOperator,),
-        {
-            **consts,
-            "__slots__": (),
-            "__init__": _binary_init(rule),
-            "rule": rule,
-            "_template": graph.template(rule.symbol, rule.name),
-            "__doc__": rule.math,
-            "__module__": __name__,
-        },
-    )
+    return {**consts, "__init__": _binary_init(rule)}
 
 
-def _unary_class(rule: rules.Unary) -> type[UnaryOperator]:
-    return type(
-        rule.title,
-        (UnaryOperator,),
-        {
-            "__slots__": (),
-            "__init__": _unary_init(rule),
-            "rule": rule,
-            "_template": graph.template(None, rule.name),
-            "__doc__": rule.math,
-            "__module__": __name__,
-        },
-    )
-
-
-BINARY_CLASSES = {name: _binary_class(r) for name, r in rules.BINARY.items()}
-UNARY_CLASSES = {name: _unary_class(r) for name, r in rules.UNARY.items()}
+BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(
+    BinaryOperator,
+    UnaryOperator,
+    __name__,
+    binary_attrs=_binary_attrs,
+    unary_attrs=lambda rule: {"__init__": _unary_init(rule)},
+)
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))

@@ -130,36 +130,7 @@ def _leaf_text(node: Expr) -> str:
     return node.name if isinstance(node, Var) else str(node.value)
 
 
-def _binary_class(rule: rules.Binary) -> type[BinaryOperator]:
-    return type(
-        rule.title,
-        (BinaryOperator,),
-        {
-            "__slots__": (),
-            "rule": rule,
-            "_template": graph.template(rule.symbol, rule.name),
-            "__doc__": rule.math,
-            "__module__": __name__,
-        },
-    )
-
-
-def _unary_class(rule: rules.Unary) -> type[UnaryOperator]:
-    return type(
-        rule.title,
-        (UnaryOperator,),
-        {
-            "__slots__": (),
-            "rule": rule,
-            "_template": graph.template(None, rule.name),
-            "__doc__": rule.math,
-            "__module__": __name__,
-        },
-    )
-
-
-BINARY_CLASSES = {name: _binary_class(r) for name, r in rules.BINARY.items()}
-UNARY_CLASSES = {name: _unary_class(r) for name, r in rules.UNARY.items()}
+BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(BinaryOperator, UnaryOperator, __name__)
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))
