@@ -87,3 +87,19 @@ def rule_classes(
     binary = {n: make(r, binary_base, r.symbol, binary_attrs(r)) for n, r in rules.BINARY.items()}
     unary = {n: make(r, unary_base, None, unary_attrs(r)) for n, r in rules.UNARY.items()}
     return binary, unary
+
+
+# Python's operator method for each binary rule: a + b -> __add__ / __radd__
+OPERATOR_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow": "pow"}
+
+
+def install_operators(
+    base: type,
+    classes: dict[str, type],
+    forward: Callable[[type], Callable],
+    reflected: Callable[[type], Callable],
+) -> None:
+    """Give ``base`` ``__add__``/``__radd__``, ... built by the engine from each rule's class."""
+    for name, dunder in OPERATOR_NAMES.items():
+        setattr(base, f"__{dunder}__", forward(classes[name]))
+        setattr(base, f"__r{dunder}__", reflected(classes[name]))

@@ -29,7 +29,7 @@ graphs (the "symbolic reverse pass"), which differentiate again
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,45 +75,7 @@ class Node:
         return f"<{type(self).__name__} value={self.value!r}>"
 
     # -- operators ------------------------------------------------------------
-    def __add__(self, o: Any) -> Node:
-        if type(o) is float or isinstance(o, Node):
-            return Add(self, o)
-        return _with_const(Add, self, o, False)
-
-    def __radd__(self, o: Any) -> Node:
-        return _with_const(Add, self, o, True)
-
-    def __sub__(self, o: Any) -> Node:
-        if type(o) is float or isinstance(o, Node):
-            return Sub(self, o)
-        return _with_const(Sub, self, o, False)
-
-    def __rsub__(self, o: Any) -> Node:
-        return _with_const(Sub, self, o, True)
-
-    def __mul__(self, o: Any) -> Node:
-        if type(o) is float or isinstance(o, Node):
-            return Mul(self, o)
-        return _with_const(Mul, self, o, False)
-
-    def __rmul__(self, o: Any) -> Node:
-        return _with_const(Mul, self, o, True)
-
-    def __truediv__(self, o: Any) -> Node:
-        if type(o) is float or isinstance(o, Node):
-            return Div(self, o)
-        return _with_const(Div, self, o, False)
-
-    def __rtruediv__(self, o: Any) -> Node:
-        return _with_const(Div, self, o, True)
-
-    def __pow__(self, o: Any) -> Node:
-        if type(o) is float or isinstance(o, Node):
-            return Pow(self, o)
-        return _with_const(Pow, self, o, False)
-
-    def __rpow__(self, o: Any) -> Node:
-        return _with_const(Pow, self, o, True)
+    # operators (a + b, 2 * a, ...) are installed below from the rule table
 
     def __neg__(self) -> Node:
         return Neg(self)
@@ -297,6 +259,23 @@ Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))
 Arctan, Abs, Sign, Relu, Step = (
     UNARY_CLASSES[k] for k in ("arctan", "absolute", "sign", "relu", "heaviside")
+)
+
+
+def _forward_operator(cls: type) -> Callable[[Node, Any], Any]:
+    def op(self: Node, o: Any) -> Any:
+        if type(o) is float or isinstance(o, Node):  # the hot path: no conversion
+            return cls(self, o)
+        return _with_const(cls, self, o, False)
+
+    return op
+
+
+graph.install_operators(
+    Node,
+    BINARY_CLASSES,
+    forward=_forward_operator,
+    reflected=lambda cls: lambda self, o: _with_const(cls, self, o, True),
 )
 for _cls in UNARY_CLASSES.values():
     setattr(Node, _cls.rule.name, lambda self, _c=_cls: _c(self))

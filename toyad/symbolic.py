@@ -50,36 +50,8 @@ class Expr:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self}>" if len(self._kids) < 3 else object.__repr__(self)
 
-    # -- operators build (simplified, shared) nodes --------------------------------
-    def __add__(self, o: Any) -> Expr:
-        return _binary(Add, self, o)
-
-    def __radd__(self, o: Any) -> Expr:
-        return _binary(Add, o, self)
-
-    def __sub__(self, o: Any) -> Expr:
-        return _binary(Sub, self, o)
-
-    def __rsub__(self, o: Any) -> Expr:
-        return _binary(Sub, o, self)
-
-    def __mul__(self, o: Any) -> Expr:
-        return _binary(Mul, self, o)
-
-    def __rmul__(self, o: Any) -> Expr:
-        return _binary(Mul, o, self)
-
-    def __truediv__(self, o: Any) -> Expr:
-        return _binary(Div, self, o)
-
-    def __rtruediv__(self, o: Any) -> Expr:
-        return _binary(Div, o, self)
-
-    def __pow__(self, o: Any) -> Expr:
-        return _binary(Pow, self, o)
-
-    def __rpow__(self, o: Any) -> Expr:
-        return _binary(Pow, o, self)
+    # operators (a + b, 2 * a, ...) build simplified, shared nodes: installed below
+    # from the rule table (graph.install_operators)
 
     def __neg__(self) -> Expr:
         return self.negative()  # type: ignore[attr-defined]
@@ -131,6 +103,12 @@ def _leaf_text(node: Expr) -> str:
 
 
 BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(BinaryOperator, UnaryOperator, __name__)
+graph.install_operators(
+    Expr,
+    BINARY_CLASSES,
+    forward=lambda cls: lambda self, o: _binary(cls, self, o),
+    reflected=lambda cls: lambda self, o: _binary(cls, o, self),
+)
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))
