@@ -32,7 +32,7 @@ from benchmarks import harness
 from toyad import dual, reverse, symbolic
 
 X0, Y0 = 0.5, 0.3
-STEPS = {"quick": 1000, "full": 10_000}
+STEPS = {"quick": 2000, "full": 10_000}  # "thousands of steps"
 ENGINES = ("reverse", "reverse-recursive", "dual", "symbolic", "micrograd")
 OPERATIONS = ("primal", "evaluate", "gradient")
 BUDGET_S = {"quick": 0.3, "full": 1.5}  # timed seconds per case: dozens of rounds, not 3

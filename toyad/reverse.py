@@ -8,17 +8,21 @@ it walks every path from the output, so a shared subexpression is visited
 once per path, exponentially many times in ``(z + z) * 0.5`` chains
 (``Node.visits`` counts the calls).
 
-``backward()`` is the real pass (after HIPS autograd): an iterative,
-consumer-counting topological order. A first sweep counts each node's
-consumers; the second starts at the output and hands a node on only when its
-last consumer has pushed into it, so each adjoint is complete before it is
-used, pushed exactly once, and freed right after. Linear in the graph, no
-recursion limit, a fixed order.
+``backward()`` is the real pass. Every node is numbered when it is built, and
+a node is always built after its operands, so creation order is a
+topological order: the order of a Wengert list (a tape). The pass collects
+the output's ancestors without recursion, sorts them newest first (in C),
+then sweeps once: each node pushes ``x_bar += y_bar * dy/dx`` into its
+operands, exactly once, after every consumer has pushed into it, and its
+own adjoint is freed right after. Linear in the graph, no recursion limit, a
+fixed order.
 
-Nodes compute their value when built (like micrograd); ``evaluate()``
-recomputes every value after a ``Var.value`` changed. Local partials come
-from the shared rule table, evaluated at backward time, so constant operands
-cost nothing (``x**2`` never evaluates log(x)).
+Nodes compute their value *and local partials* when built (like micrograd,
+but the partials are numbers, not closures): the operator methods are
+generated from the shared rule table, one specialised function per rule, so
+``z * 0.9`` costs one Python call. Constant operands cost nothing (``x**2``
+never evaluates log(x)). ``evaluate()`` recomputes every value after a
+``Var.value`` changed.
 
 Second order: ``gradients(z, xs, create_graph=True)`` returns adjoints as
 graphs (the "symbolic reverse pass"), which differentiate again
@@ -29,27 +33,35 @@ graphs (the "symbolic reverse pass"), which differentiate again
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
 from toyad import graph, rules
 
-_epochs = itertools.count(1)
+_epochs = itertools.count(1)  # one number per backward pass: marks the nodes it reaches
+_serials = itertools.count(1)  # creation numbers: operands are always older than users
+_newest_first = attrgetter("_serial")
+_new = object.__new__
 
 
 class Node:
-    """A value in the graph; ``_adj`` holds its adjoint during ``backward()``."""
+    """A value in the graph.
 
-    __slots__ = ("value", "_adj", "_pending", "_epoch")
+    ``a``/``b`` are the operands (None where absent), ``da``/``db`` the local
+    partials ∂y/∂a, ∂y/∂b; ``_adj`` holds the adjoint during ``backward()``.
+    """
+
+    __slots__ = ("value", "a", "b", "da", "db", "_adj", "_epoch", "_serial")
     _kids: tuple[Node, ...] = ()
-    _arity = 0
     visits = 0  # calls of the notebook's recursive backpropagate (all nodes)
 
     def evaluate(self) -> Any:
-        """Recompute every value below this node (iteratively) and return ours."""
-        for node in graph.topological_order([self]):
+        """Recompute every value below this node (iteratively, oldest first) and return ours."""
+        for node in reversed(_ancestors([self], next(_epochs))):
             node._recompute()
         return self.value
 
@@ -75,46 +87,14 @@ class Node:
         return f"<{type(self).__name__} value={self.value!r}>"
 
     # -- operators ------------------------------------------------------------
-    # operators (a + b, 2 * a, ...) are installed below from the rule table
-
-    def __neg__(self) -> Node:
-        return Neg(self)
+    # a + b, 2 * a, a.sin(), ... are installed below from the rule table
 
     def __pos__(self) -> Node:
         return self
 
-    def __abs__(self) -> Node:
-        return Abs(self)
-
 
 def _is_number(o: Any) -> bool:
     return type(o) is float or rules.is_real(o) or hasattr(o, "eps")
-
-
-def _with_const(cls: type, node: Node, o: Any, reflected: bool) -> Any:
-    if not _is_number(o):
-        return NotImplemented  # numpy arrays broadcast; other types get Python's TypeError
-    c = _const(o)
-    return cls(c, node) if reflected else cls(node, c)
-
-
-_CONSTS: dict[float, Const] = {}
-
-
-def _const(value: Any) -> Const:
-    """A Const for a number; nonzero floats share one (literals like 0.9 recur in loops).
-
-    Constants never receive adjoints, so sharing them between graphs is safe;
-    zeros are not shared (0.0 == -0.0 as dict keys) and the cache is bounded.
-    """
-    if type(value) is not float or not value:
-        return Const(value)
-    c = _CONSTS.get(value)
-    if c is None:
-        if len(_CONSTS) >= 10_000:
-            _CONSTS.clear()
-        c = _CONSTS[value] = Const(value)
-    return c
 
 
 def _leaf_text(node: Node) -> str:
@@ -128,7 +108,9 @@ class Const(Node):
 
     def __init__(self, value: Any):
         self.value = value
+        self.a = self.b = None
         self._epoch = 0
+        self._serial = next(_serials)
 
     def backpropagate(self, gradient: Any) -> None:
         Node.visits += 1
@@ -143,35 +125,61 @@ class Var(Node):
         self.name = name
         self.value = init_value
         self.gradient: Any = 0
+        self.a = self.b = None
         self._epoch = 0
+        self._serial = next(_serials)
 
     def backpropagate(self, gradient: Any) -> None:
         Node.visits += 1
         self.gradient += gradient
 
 
+_CONSTS: dict[float, Const] = {}
+
+
+def _const(value: Any) -> Const:
+    """A Const for a number; nonzero floats share one (literals like 0.9 recur in loops).
+
+    Constants never receive adjoints and are never written by a pass, so sharing
+    them between graphs is safe; zeros are not shared (0.0 == -0.0 as dict keys)
+    and the cache is bounded.
+    """
+    if type(value) is not float or not value:
+        return Const(value)
+    c = _CONSTS.get(value)
+    if c is None:
+        if len(_CONSTS) >= 10_000:
+            _CONSTS.clear()
+        c = _CONSTS[value] = Const(value)
+    return c
+
+
 def _node(o: Any) -> Node:
     if isinstance(o, Node):
         return o
     if _is_number(o):
-        return Const(o)
+        return _const(o)
     raise TypeError(f"cannot use a {type(o).__name__} in a graph (numbers and nodes only)")
 
 
 class BinaryOperator(Node):
     """y = f(a, b); stores y and the local partials ``da`` = ∂y/∂a, ``db`` = ∂y/∂b."""
 
-    __slots__ = ("a", "b", "da", "db")
+    __slots__ = ()
     rule: rules.Binary
     _template: str
-    _arity = 2
+    _fill: Callable[[Node, Node, Node], None]  # value and partials, from the rule
+
+    def __init__(self, a: Any, b: Any) -> None:
+        self._serial = next(_serials)
+        self._fill(_node(a), _node(b))
 
     @property
     def _kids(self) -> tuple[Node, Node]:
         return (self.a, self.b)
 
     def _recompute(self) -> None:
-        type(self).__init__(self, self.a, self.b)
+        self._fill(self.a, self.b)
 
     def backpropagate(self, gradient: Any) -> None:
         """The notebook's recursion: push into both operands, every path anew."""
@@ -186,17 +194,21 @@ class BinaryOperator(Node):
 class UnaryOperator(Node):
     """y = f(a); stores y and ``da`` = dy/da."""
 
-    __slots__ = ("a", "da")
+    __slots__ = ()
     rule: rules.Unary
     _template: str
-    _arity = 1
+    _fill: Callable[[Node, Node], None]
+
+    def __init__(self, a: Any) -> None:
+        self._serial = next(_serials)
+        self._fill(_node(a))
 
     @property
     def _kids(self) -> tuple[Node]:
         return (self.a,)
 
     def _recompute(self) -> None:
-        type(self).__init__(self, self.a)
+        self._fill(self.a)
 
     def backpropagate(self, gradient: Any) -> None:
         Node.visits += 1
@@ -206,54 +218,133 @@ class UnaryOperator(Node):
             self.a.backpropagate(gradient * self.da)
 
 
-def _binary_init(rule: rules.Binary):
-    kernel, da, db = rule.kernel, rule.da, rule.db
-    da_varies, db_varies = rule.da_const is None, rule.db_const is None
+# -- code generated from the rule table ---------------------------------------------
+#
+# Each rule becomes two small functions, compiled once at import from one body:
+# ``_fill`` (used by ``Mul(a, b)`` and ``evaluate()``) and the operator method
+# (``a * b``), which allocates the node and runs the same body inline, so the
+# hot path is one Python call. What the rule declares decides the body: a
+# plain-operator kernel is written inline (``av * bv``), a partial that is an
+# argument is a plain store (``y.da = bv``), a constant partial lives on the
+# class, and any other partial is a call of the rule's function, skipped when
+# the operand is a constant. ``Mul._source`` shows the result.
 
-    def __init__(self: BinaryOperator, a: Any, b: Any) -> None:
-        if not isinstance(a, Node):
-            a = _node(a)
-        if not isinstance(b, Node):
-            b = _const(b) if type(b) is float else _node(b)
-        self.a, self.b, self._epoch = a, b, 0
-        av, bv = a.value, b.value
-        y = self.value = kernel(av, bv)
-        if da_varies and a.__class__ is not Const:  # x**2 never evaluates log(x)
-            self.da = da(av, bv, y)
-        if db_varies and b.__class__ is not Const:
-            self.db = db(av, bv, y)
+_INLINE_KERNELS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+_VALUE_NAMES = {"a": "av", "b": "bv", "x": "av", "y": "yv"}
 
-    return __init__
+_BINARY_BODY = """\
+    y.a = a; y.b = b; y._epoch = 0
+    av = a.value; bv = b.value
+    y.value = yv = {value}
+{partials}"""
+
+_BINARY_SOURCE = """\
+def fill(y, a, b):
+{body}
+
+def operator(a, b):
+    if type(b) is float:
+        b = consts.get(b) or make_const(b)
+    elif not isinstance(b, Node):
+        if not is_number(b):
+            return NotImplemented  # numpy arrays broadcast; others get Python's TypeError
+        b = make_const(b)
+    y = new(cls)
+    y._serial = next(serials)
+{body}
+    return y
+
+def reflected(b, a):
+    if not is_number(a):
+        return NotImplemented
+    a = make_const(a)
+    y = new(cls)
+    y._serial = next(serials)
+{body}
+    return y
+"""
+
+_UNARY_BODY = """\
+    y.a = a; y.b = None; y._epoch = 0
+    av = a.value
+    y.value = yv = kernel(av) if type(av) is float else generic(av)
+{partials}"""
+
+_UNARY_SOURCE = """\
+def fill(y, a):
+{body}
+
+def method(a):
+    y = new(cls)
+    y._serial = next(serials)
+{body}
+    return y
+"""
 
 
-def _unary_init(rule: rules.Unary):
-    kernel, deriv = rule.kernel, rule.deriv
-
-    def __init__(self: UnaryOperator, a: Any) -> None:
-        if not isinstance(a, Node):
-            a = _node(a)
-        self.a, self._epoch = a, 0
-        av = a.value
-        y = self.value = kernel(av) if type(av) is float else rule(av)
-        if a.__class__ is not Const:
-            self.da = deriv(av, y)
-
-    return __init__
+def _partial_line(slot: str, operand: str, const: Any, arg: str | None, call: str) -> str:
+    if const is not None:
+        return ""  # on the class
+    if arg is not None:
+        return f"    y.{slot} = {_VALUE_NAMES[arg]}\n"
+    # x**2 never evaluates log(x): no partial for a constant operand
+    return f"    if {operand}.__class__ is not Const:\n        y.{slot} = {call}\n"
 
 
-def _binary_attrs(rule: rules.Binary) -> dict:
-    # a constant partial (d(a+b)/da = 1) lives on the class, not in each node
-    consts = {k: v for k, v in (("da", rule.da_const), ("db", rule.db_const)) if v is not None}
-    return {**consts, "__init__": _binary_init(rule)}
+def _compile(cls: type, source: str, namespace: dict) -> dict:
+    namespace.update(
+        cls=cls,
+        Node=Node,
+        Const=Const,
+        new=_new,
+        serials=_serials,
+        consts=_CONSTS,
+        make_const=_const,
+        is_number=_is_number,
+    )
+    exec(compile(source, f"<toyad.reverse {cls.__name__}>", "exec"), namespace)
+    cls._source = source
+    cls._fill = namespace["fill"]
+    return namespace
 
 
-BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(
-    BinaryOperator,
-    UnaryOperator,
-    __name__,
-    binary_attrs=_binary_attrs,
-    unary_attrs=lambda rule: {"__init__": _unary_init(rule)},
-)
+def _generate_binary(cls: type) -> tuple[Callable, Callable]:
+    rule: rules.Binary = cls.rule
+    for slot in ("da", "db"):  # d(a+b)/da = 1: one number on the class, none per node
+        if getattr(rule, slot + "_const") is not None:
+            setattr(cls, slot, getattr(rule, slot + "_const"))
+    inline = _INLINE_KERNELS.get(rule.symbol) is rule.kernel
+    body = _BINARY_BODY.format(
+        value=f"av {rule.symbol} bv" if inline else "kernel(av, bv)",
+        partials=_partial_line("da", "a", rule.da_const, rule.da_arg, "da(av, bv, yv)")
+        + _partial_line("db", "b", rule.db_const, rule.db_arg, "db(av, bv, yv)"),
+    ).rstrip()
+    ns = _compile(
+        cls,
+        _BINARY_SOURCE.format(body=body),
+        {"kernel": rule.kernel, "da": rule.da, "db": rule.db},
+    )
+    return ns["operator"], ns["reflected"]
+
+
+def _generate_unary(cls: type) -> Callable:
+    rule: rules.Unary = cls.rule
+    if rule.deriv_const is not None:
+        cls.da = rule.deriv_const
+    body = _UNARY_BODY.format(
+        partials=_partial_line("da", "a", rule.deriv_const, rule.deriv_arg, "deriv(av, yv)")
+    ).rstrip()
+    ns = _compile(
+        cls,
+        _UNARY_SOURCE.format(body=body),
+        {"kernel": rule.kernel, "generic": rule, "deriv": rule.deriv},
+    )
+    method = ns["method"]
+    method.__name__, method.__doc__ = rule.name, f"{cls.__name__} node: {rule.math}"
+    return method
+
+
+BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(BinaryOperator, UnaryOperator, __name__)
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))
@@ -261,102 +352,74 @@ Arctan, Abs, Sign, Relu, Step = (
     UNARY_CLASSES[k] for k in ("arctan", "absolute", "sign", "relu", "heaviside")
 )
 
-
-def _forward_operator(cls: type) -> Callable[[Node, Any], Any]:
-    def op(self: Node, o: Any) -> Any:
-        if type(o) is float or isinstance(o, Node):  # the hot path: no conversion
-            return cls(self, o)
-        return _with_const(cls, self, o, False)
-
-    return op
-
-
+_OPERATORS = {name: _generate_binary(cls) for name, cls in BINARY_CLASSES.items()}
 graph.install_operators(
     Node,
     BINARY_CLASSES,
-    forward=_forward_operator,
-    reflected=lambda cls: lambda self, o: _with_const(cls, self, o, True),
+    forward=lambda cls: _OPERATORS[cls.rule.name][0],
+    reflected=lambda cls: _OPERATORS[cls.rule.name][1],
 )
 for _cls in UNARY_CLASSES.values():
-    setattr(Node, _cls.rule.name, lambda self, _c=_cls: _c(self))
-Node.abs = Node.absolute  # type: ignore[attr-defined]
+    setattr(Node, _cls.rule.name, _generate_unary(_cls))
+Node.__neg__ = Node.negative  # type: ignore[attr-defined]
+Node.__abs__ = Node.abs = Node.absolute  # type: ignore[attr-defined]
 
 
 # -- the backward pass -------------------------------------------------------------
 
 
+def _ancestors(outputs: Sequence[Node], epoch: int) -> list[Node]:
+    """The non-constant nodes below ``outputs``, each once, newest first.
+
+    Marks each with ``epoch`` and a zero adjoint. Newest first is a reverse
+    topological order, because every node is younger than its operands.
+    """
+    found: list[Node] = []
+    for out in outputs:
+        if out.__class__ is not Const and out._epoch != epoch:
+            out._epoch, out._adj = epoch, 0.0
+            found.append(out)
+    keep = found.append
+    for node in found:  # grows while we walk it: a breadth-first sweep, no stack
+        kid = node.a
+        if kid is not None:
+            if kid._epoch != epoch and kid.__class__ is not Const:
+                kid._epoch, kid._adj = epoch, 0.0
+                keep(kid)
+            kid = node.b
+            if kid is not None and kid._epoch != epoch and kid.__class__ is not Const:
+                kid._epoch, kid._adj = epoch, 0.0
+                keep(kid)
+    found.sort(key=_newest_first, reverse=True)
+    return found
+
+
 def backward(outputs: Sequence[Node], seeds: Sequence[Any]) -> int:
     """Push ``seeds`` (output adjoints) back to every Var below ``outputs``.
 
-    Pass 1 counts, for each node, the edges from its consumers (``_pending``)
-    and zeroes its adjoint. Pass 2 pops a node once all its consumers have
-    pushed into it, pushes ``x_bar += y_bar · ∂y/∂x`` into its operands,
-    and frees its own adjoint. Constants are never visited: only nodes that
-    pass 1 stamped with this pass's epoch receive adjoints.
+    Returns how many nodes were visited (each exactly once). Newest first, a
+    node's adjoint is complete when its turn comes: all its consumers are
+    younger. Constants are never visited: only nodes marked with this pass's
+    epoch receive adjoints.
     """
     epoch = next(_epochs)
-    stack: list[Node] = []
-    push, pop = stack.append, stack.pop
-    for out in outputs:
-        if type(out) is not Const and out._epoch != epoch:
-            out._epoch, out._pending, out._adj = epoch, 0, 0.0
-            push(out)
-    roots = list(stack)
-    while stack:  # pass 1: count consumers (operand a, then b for binary nodes)
-        node = pop()
-        arity = node._arity
-        if arity:
-            kid = node.a
-            if kid._epoch == epoch:
-                kid._pending += 1
-            elif kid.__class__ is not Const:
-                kid._epoch, kid._pending, kid._adj = epoch, 1, 0.0
-                push(kid)
-            if arity == 2:
-                kid = node.b
-                if kid._epoch == epoch:
-                    kid._pending += 1
-                elif kid.__class__ is not Const:
-                    kid._epoch, kid._pending, kid._adj = epoch, 1, 0.0
-                    push(kid)
+    order = _ancestors(outputs, epoch)
     for out, seed in zip(outputs, seeds, strict=True):
-        if type(out) is not Const:
+        if out.__class__ is not Const:
             out._adj = out._adj + seed
-    stack = [r for r in roots if r._pending == 0]
-    push, pop = stack.append, stack.pop
-    visited = len(stack)
-    while stack:  # pass 2: push each adjoint once, in topological order
-        node = pop()
+    for node in order:
         y_bar = node._adj
-        arity = node._arity
-        if arity == 2:
-            a = node.a
-            if a._epoch == epoch:
-                a._adj += y_bar * node.da
-                a._pending -= 1
-                if not a._pending:
-                    push(a)
-                    visited += 1
-            b = node.b
-            if b._epoch == epoch:
-                b._adj += y_bar * node.db
-                b._pending -= 1
-                if not b._pending:
-                    push(b)
-                    visited += 1
-            node._adj = None  # freed early
-        elif arity == 1:
-            a = node.a
-            if a._epoch == epoch:
-                a._adj += y_bar * node.da
-                a._pending -= 1
-                if not a._pending:
-                    push(a)
-                    visited += 1
-            node._adj = None
-        else:  # a Var
+        a = node.a
+        if a is None:  # a Var
             node.gradient = y_bar
-    return visited
+            continue
+        if a._epoch == epoch:
+            a._adj += y_bar * node.da
+        b = node.b
+        if b is not None and b._epoch == epoch:
+            b._adj += y_bar * node.db
+        node._adj = None  # freed early
+    return len(order)
 
 
 def gradients(output: Node, variables: Sequence[Var], create_graph: bool = False) -> list[Any]:

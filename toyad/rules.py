@@ -96,15 +96,48 @@ def _generic(name: str, kernel: Callable[[Any], Any]) -> Callable[[Any], Any]:
 # -- the table -----------------------------------------------------------------
 
 
+Partial = Callable[..., Any] | float | str
+
+
+def _partial_spec(partial: Partial, params: tuple[str, ...]) -> tuple[Callable, Any, Any]:
+    """(function, constant or None, argument name or None) of a declared partial.
+
+    A partial is written as a number when it is constant (d(a+b)/da = 1), as the
+    name of an argument when it *is* one (d(ab)/da = b, d/dx exp = y), or as a
+    function of the arguments. Engines may inline the first two kinds.
+    """
+    if callable(partial):
+        return partial, None, None
+    if isinstance(partial, str):
+        if partial not in params:
+            raise ValueError(f"a partial named {partial!r} must be one of {params}")
+        index = params.index(partial)
+        return (lambda *args: args[index]), None, partial
+    constant = float(partial)
+    return (lambda *args: constant), constant, None
+
+
 @dataclass(frozen=True)
 class Unary:
-    """y = f(x) with dy/dx = deriv(x, y), written with generic operations."""
+    """y = f(x) with dy/dx = deriv(x, y), written with generic operations.
+
+    ``deriv`` may be declared as a number or as ``"x"``/``"y"`` (see
+    :func:`_partial_spec`); it is then a function all the same, and
+    ``deriv_const``/``deriv_arg`` say what it was.
+    """
 
     name: str  # numpy ufunc name = method name on engine numbers
     title: str  # class name in the symbolic/reverse engines (Sin, Exp, ...)
     kernel: Callable[[Any], Any]  # the float value
     deriv: Callable[[Any, Any], Any]  # (x, y) -> dy/dx
     math: str  # the rule, for docs and the report
+    deriv_const: float | None = None
+    deriv_arg: str | None = None
+
+    def __post_init__(self) -> None:
+        fn, const, arg = _partial_spec(self.deriv, ("x", "y"))
+        for field, value in (("deriv", fn), ("deriv_const", const), ("deriv_arg", arg)):
+            object.__setattr__(self, field, value)
 
     def __call__(self, x: Any) -> Any:
         return OPS[self.name](x)
@@ -114,27 +147,29 @@ class Unary:
 class Binary:
     """y = f(a, b) with partials dy/da = da(a, b, y) and dy/db = db(a, b, y).
 
-    A partial may be given as a plain number when it is constant (d(a+b)/da =
-    1); it is then also kept in ``da_const``/``db_const`` so an engine can skip
-    the call, and ``da``/``db`` still work as functions.
+    A partial may be declared as a number when it is constant (d(a+b)/da = 1)
+    or as the name of an argument (d(ab)/da = ``"b"``); ``da``/``db`` are
+    functions all the same, and ``da_const``/``da_arg`` (``db_...``) keep what
+    was declared so an engine can skip the call.
     """
 
     name: str
     title: str
     symbol: str  # infix symbol for printing
     kernel: Callable[[Any, Any], Any]
-    da: Callable[[Any, Any, Any], Any] | float
-    db: Callable[[Any, Any, Any], Any] | float
+    da: Callable[[Any, Any, Any], Any]
+    db: Callable[[Any, Any, Any], Any]
     math: str
     da_const: float | None = None
     db_const: float | None = None
+    da_arg: str | None = None
+    db_arg: str | None = None
 
     def __post_init__(self) -> None:
         for side in ("da", "db"):
-            partial = getattr(self, side)
-            if not callable(partial):
-                object.__setattr__(self, side + "_const", float(partial))
-                object.__setattr__(self, side, lambda a, b, y, _c=float(partial): _c)
+            fn, const, arg = _partial_spec(getattr(self, side), ("a", "b", "y"))
+            for field, value in ((side, fn), (side + "_const", const), (side + "_arg", arg)):
+                object.__setattr__(self, field, value)
 
 
 # Filled below; the lambdas look names up here at call time, so a derivative
@@ -154,13 +189,13 @@ heaviside = _op("heaviside")
 UNARY: dict[str, Unary] = {
     r.name: r
     for r in [
-        Unary("negative", "Neg", operator.neg, lambda x, y: -1.0, "d/dx (-x) = -1"),
+        Unary("negative", "Neg", operator.neg, -1.0, "d/dx (-x) = -1"),
         Unary("sin", "Sin", _ieee(math.sin, np.sin), lambda x, y: cos(x), "d/dx sin = cos"),
         Unary("cos", "Cos", _ieee(math.cos, np.cos), lambda x, y: -sin(x), "d/dx cos = -sin"),
         Unary(
             "tan", "Tan", _ieee(math.tan, np.tan), lambda x, y: 1.0 + y * y, "d/dx tan = 1 + tan²"
         ),
-        Unary("exp", "Exp", _ieee(math.exp, np.exp), lambda x, y: y, "d/dx exp = exp"),
+        Unary("exp", "Exp", _ieee(math.exp, np.exp), "y", "d/dx exp = exp"),
         Unary("log", "Log", _ieee(math.log, np.log), lambda x, y: div(1.0, x), "d/dx log = 1/x"),
         Unary(
             "sqrt",
@@ -190,9 +225,9 @@ UNARY: dict[str, Unary] = {
             lambda x, y: sign(x),
             "d/dx |x| = sign(x)  (0 at 0)",
         ),
-        Unary("sign", "Sign", _sign, lambda x, y: 0.0, "d/dx sign = 0  (almost everywhere)"),
+        Unary("sign", "Sign", _sign, 0.0, "d/dx sign = 0  (almost everywhere)"),
         Unary("relu", "Relu", _relu, lambda x, y: heaviside(x), "d/dx relu = step(x)  (0 at 0)"),
-        Unary("heaviside", "Step", _heaviside, lambda x, y: 0.0, "d/dx step = 0  (a.e.)"),
+        Unary("heaviside", "Step", _heaviside, 0.0, "d/dx step = 0  (a.e.)"),
     ]
 }
 
@@ -229,8 +264,8 @@ BINARY: dict[str, Binary] = {
             "Mul",
             "*",
             operator.mul,
-            lambda a, b, y: b,
-            lambda a, b, y: a,
+            "b",
+            "a",
             "d(ab) = b da + a db",
         ),
         Binary(

@@ -493,16 +493,51 @@ def hessian_section(run: Run) -> str:
     )
 
 
+def per_op_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """µs per elementary op for value + gradient, each engine, gc off / on, and micrograd ÷ it.
+
+    The ratio compares engines of the same run on the same chain: the
+    figure the per-op target of ``toyad.reverse`` is stated in.
+    """
+    rows = plots.ok_timed(rows)
+    rows = rows[(rows["ops"] > 0) & rows["operation"].eq("gradient")].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["gc"] = rows["gc"].fillna("").astype(str)
+    rows = rows.sort_values("ops").groupby(["backend", "gc"], as_index=False).last()
+    rows["us"] = rows["median_s"] / rows["ops"].astype(float) * 1e6
+    out = rows.pivot(index="backend", columns="gc", values="us")
+    out.columns = [f"µs/op gc {g}" if g else "µs/op" for g in out.columns]
+    reference = out.loc["micrograd"] if "micrograd" in out.index else None
+    if reference is not None:
+        for column in list(out.columns):
+            out[column.replace("µs/op", "micrograd ÷")] = reference[column] / out[column]
+    ops = rows.groupby("backend")["ops"].max()
+    out.insert(0, "ops", ops.reindex(out.index))
+    return out.sort_values(out.columns[1]).reset_index()
+
+
 def per_op_section(run: Run) -> str:
     cases = run.cases
-    svg = plots.per_op_cost(cases[cases.suite == "per-op"])
+    rows = cases[cases.suite == "per-op"]
+    svg = plots.per_op_cost(rows)
     if not svg:
         return note("No timed per-op rows (with an op count) in this run.")
-    return figure(
-        svg,
-        "Cost of the scalar engines per elementary operation in the graph (median time / ops, "
-        "microseconds, largest graph measured), one bar per backend and operation; micrograd, "
-        "when installed, is the outside reference.",
+    table = per_op_table(rows)
+    ratio = {c: (lambda v: "" if missing(v) else f"{v:.2f}×") for c in table.columns if "÷" in c}
+    per_op = {c: (lambda v: "" if missing(v) else f"{v:.3g}") for c in table.columns if "/op" in c}
+    return (
+        frame_table(table, formats={**per_op, **ratio}, sortable=False)
+        + "\n<p class='caption'>Value and full gradient of the chain, µs per elementary op "
+        "(median ÷ ops), with the collector off and on; micrograd ÷ engine is how many times "
+        "faster than micrograd the engine is in the same run. micrograd's graph is cyclic "
+        "(closures), so with the collector on its cost grows with the chain's length.</p>\n"
+        + figure(
+            svg,
+            "Cost of the scalar engines per elementary operation in the graph (median time / "
+            "ops, microseconds, largest graph measured), one bar per backend, operation and "
+            "collector state; micrograd, when installed, is the outside reference.",
+        )
     )
 
 

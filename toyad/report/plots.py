@@ -329,10 +329,11 @@ def per_op_cost(rows: pd.DataFrame) -> str | None:
     rows = rows[rows["ops"] > 0].copy()
     if rows.empty:
         return None
-    # the largest graph per (problem, backend, operation, mode): steady-state per-op cost
+    # the largest graph per (problem, backend, operation, mode, gc): steady-state per-op cost
+    rows["gc"] = rows["gc"].fillna("").astype(str) if "gc" in rows else ""
     rows = (
         rows.sort_values("ops")
-        .groupby(["problem", "backend", "operation", "mode"], as_index=False)
+        .groupby(["problem", "backend", "operation", "mode", "gc"], as_index=False)
         .last()
     )
     rows["us_per_op"] = rows["median_s"] / rows["ops"].astype(float) * 1e6
@@ -344,8 +345,8 @@ def per_op_cost(rows: pd.DataFrame) -> str | None:
     for ax, problem in zip(axes, problems):
         sub = rows[rows.problem == problem].sort_values("us_per_op")
         labels = [
-            f"{b} {o} ({md})" if md else f"{b} {o}"
-            for b, o, md in zip(sub.backend, sub.operation, sub["mode"])
+            " ".join(filter(None, [b, o, f"({md})" if md else "", f"gc {g}" if g else ""]))
+            for b, o, md, g in zip(sub.backend, sub.operation, sub["mode"], sub["gc"])
         ]
         bars = ax.barh(range(len(sub)), sub["us_per_op"], color=[colours[f] for f in sub["family"]])
         ax.bar_label(bars, fmt="%.2g", fontsize=7, padding=2)
