@@ -17,7 +17,7 @@ import pytest
 from toyad import report
 from toyad.report import __main__ as cli
 from toyad.report import plots
-from toyad.report.compare import time_change
+from toyad.report.compare import compare_frame, time_change
 from toyad.results import CASE_COLUMNS, SEMANTICS_COLUMNS, STATUSES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -439,3 +439,43 @@ def test_cli_as_a_module_prints_no_traceback(tmp_path):
         and "Traceback" not in result.stderr
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ per-op, gc on / off
+
+
+def _with_gc_on_rows(run, factor):
+    """run_a's per-op rows again with the collector on, ``factor`` times slower."""
+    per_op = run.cases[run.cases.suite == "per-op"].copy()
+    per_op["gc"], per_op["median_s"] = "on", per_op["median_s"] * factor
+    micrograd = per_op.backend == "micrograd"
+    per_op.loc[micrograd, "median_s"] *= 2  # micrograd's cyclic graph: gc costs it more
+    cases = pd.concat([run.cases, per_op], ignore_index=True)
+    return report.Run(cases, run.semantics, run.environment, run.profile, run.started)
+
+
+def test_per_op_table_keeps_gc_states_apart_and_divides_micrograd_by_each_engine():
+    from toyad.report import page
+
+    run = _with_gc_on_rows(report.load_run(RUN_A), 1.5)
+    table = page.per_op_table(run.cases[run.cases.suite == "per-op"]).set_index("backend")
+    assert set(table.index) == {"reverse", "micrograd"}  # value + gradient rows only
+    reverse, micrograd = table.loc["reverse"], table.loc["micrograd"]
+    assert reverse["ops"] == 10000  # the largest graph
+    assert reverse["µs/op gc on"] == pytest.approx(1.5 * reverse["µs/op gc off"])
+    for gc_state in ("off", "on"):
+        want = micrograd[f"µs/op gc {gc_state}"] / reverse[f"µs/op gc {gc_state}"]
+        assert reverse[f"micrograd ÷ gc {gc_state}"] == pytest.approx(want)
+    assert micrograd["micrograd ÷ gc on"] == 1.0
+    html = page.per_op_section(run)
+    assert "micrograd ÷ gc on" in html and "gc on" in html
+
+
+def test_compare_matches_gc_on_with_gc_on(tmp_path):
+    run = report.load_run(RUN_A)
+    frame, summary = compare_frame(_with_gc_on_rows(run, 1.0), _with_gc_on_rows(run, 3.0))
+    assert summary["duplicate keys ignored"] == 0
+    per_op = frame[frame.suite == "per-op"]
+    assert set(per_op["gc"]) == {"on", "off"}
+    assert set(per_op[per_op.gc == "on"]["time_change"]) == {"slower"}
+    assert not per_op[per_op.gc == "off"]["time_change"].fillna("").any()

@@ -26,7 +26,18 @@ from toyad.report import page, plots
 from toyad.report.load import Run, load_run
 from toyad.report.table import atomic_write_text
 
-MATCH_KEYS = ("suite", "backend", "problem", "operation", "mode", "n", "m", "step", "checkpoint")
+MATCH_KEYS = (
+    "suite",
+    "backend",
+    "problem",
+    "operation",
+    "mode",
+    "n",
+    "m",
+    "step",
+    "checkpoint",
+    "gc",
+)
 TIME_THRESHOLD = 0.10
 ERROR_FACTOR = 10.0
 EPS = float(np.finfo(np.float64).eps)
