@@ -9,7 +9,10 @@ elementary operations a step, so ``ops = 4K``. Each engine is timed on
 
 with the garbage collector off and on (``gc`` column): the toys and
 micrograd allocate an object per operation, so the collector's share is part
-of the honest cost, and reported separately. The report divides median_s by
+of the honest cost, and reported separately. Before a gc-on case the heap
+alive so far is frozen (``gc.freeze``), so the collector chases the engine's
+own objects only, not what earlier suites left behind (which made micrograd
+8x slower in a full run than alone). The report divides median_s by
 ops to give µs per elementary operation. micrograd runs beside them when it
 is installed. Every gradient is checked against the chain's closed form:
 
@@ -190,6 +193,9 @@ def _timed(h: harness.Harness, benchmark, call: Callable, first_s: float, gc_sta
     # the warm-up ran before the collector had garbage to chase: with gc on a call can
     # cost many times the warm-up (micrograd's cyclic graphs), so bound the rounds
     rounds = min(rounds, 15)
+    # what is alive now (earlier suites' caches, frameworks) leaves the collector's
+    # sight: the collector then chases the engine's own objects, as in a fresh process
+    harness.freeze_heap()
     was_enabled = gc.isenabled()
     gc.enable()
     try:

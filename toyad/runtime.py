@@ -74,9 +74,7 @@ def _tune_malloc() -> str:
         return "default (not glibc)"
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, _ONE_GIB) and libc.mallopt(
-            _M_TRIM_THRESHOLD, _ONE_GIB
-        )
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, _ONE_GIB) and libc.mallopt(_M_TRIM_THRESHOLD, _ONE_GIB)
     except (OSError, AttributeError):
         return "default (no mallopt)"
     return "mmap/trim thresholds 1 GiB" if ok else "default (mallopt refused)"
