@@ -209,3 +209,15 @@ def test_jax_documented_answers():
     assert semantics.row("max-tie", "jax")["answer"] == "(0.5, 0.5)"  # ties split
     r = semantics.row("second-derivative-rf", "jax")
     assert r["agrees"] is True and float(r["answer"]) == pytest.approx(SECOND_TRUTH, rel=1e-12)
+
+
+def test_a_probe_warning_with_an_empty_message_is_still_an_answer():
+    import warnings
+
+    def warns_empty(kit, _names):
+        warnings.warn("", UserWarning, stacklevel=1)
+        return 1.0
+
+    case = semantics.Case("empty-warning", "a probe warns with no text", warns_empty, "1")
+    r = semantics.row(case, "dual")
+    assert r["kind"] == "value" and r["answer"] == "1.0"  # returned, did not raise
