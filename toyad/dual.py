@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -204,8 +203,6 @@ def method(self):
     return d
 """
 
-_INLINE_KERNELS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-
 
 def _nonzero_test(eps: str) -> str:
     """``_nonzero(eps)``, with the float case inline."""
@@ -229,9 +226,8 @@ def _compile(name: str, source: str, namespace: dict[str, Any]) -> dict[str, Any
 
 
 def _generate_binary(rule: rules.Binary) -> tuple[Callable, Callable]:
-    inline = _INLINE_KERNELS.get(rule.symbol) is rule.kernel
     body = _BINARY_BODY.format(
-        value=f"a {rule.symbol} b" if inline else "kernel(a, b)",
+        value=f"a {rule.symbol} b" if rule.infix else "kernel(a, b)",
         da=_partial(rule.da_const, rule.da_arg, "da(a, b, y)"),
         db=_partial(rule.db_const, rule.db_arg, "db(a, b, y)"),
         a_eps_nonzero=_nonzero_test("a_eps"),
@@ -259,14 +255,9 @@ def _generate_unary(rule: rules.Unary) -> Callable[[DualNumber], DualNumber]:
     return method
 
 
-for _rule in rules.BINARY.values():
-    _forward, _reflected = _generate_binary(_rule)
-    _dunder = graph.OPERATOR_NAMES.get(_rule.name)
-    if _dunder is None:  # no Python operator: a method, as numpy's object loops call it
-        setattr(DualNumber, _rule.name, _forward)
-    else:
-        setattr(DualNumber, f"__{_dunder}__", _forward)
-        setattr(DualNumber, f"__r{_dunder}__", _reflected)
+graph.install_operators(
+    DualNumber, {name: _generate_binary(rule) for name, rule in rules.BINARY.items()}
+)
 for _rule in rules.UNARY.values():
     setattr(DualNumber, _rule.name, _generate_unary(_rule))
 DualNumber.__neg__ = DualNumber.negative  # type: ignore[attr-defined]

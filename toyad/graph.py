@@ -62,19 +62,14 @@ def template(symbol: str | None, name: str) -> str:
 
 
 def rule_classes(
-    binary_base: type,
-    unary_base: type,
-    module: str,
-    binary_attrs: Callable[[rules.Binary], dict] = lambda rule: {},
-    unary_attrs: Callable[[rules.Unary], dict] = lambda rule: {},
+    binary_base: type, unary_base: type, module: str
 ) -> tuple[dict[str, type], dict[str, type]]:
     """One node class per rule of :mod:`toyad.rules` (Add, Mul, ..., Sin, Exp, ...).
 
-    Each class carries its ``rule`` and print ``_template``; ``*_attrs`` add an
-    engine's own members (the reverse engine's ``__init__``, constant partials).
+    Each class carries its ``rule`` and print ``_template``.
     """
 
-    def make(rule: Any, base: type, symbol: str | None, extra: dict) -> type:
+    def make(rule: Any, base: type, symbol: str | None) -> type:
         members = {
             "__slots__": (),
             "rule": rule,
@@ -82,10 +77,10 @@ def rule_classes(
             "__doc__": rule.math,
             "__module__": module,
         }
-        return type(rule.title, (base,), {**extra, **members})
+        return type(rule.title, (base,), members)
 
-    binary = {n: make(r, binary_base, r.symbol, binary_attrs(r)) for n, r in rules.BINARY.items()}
-    unary = {n: make(r, unary_base, None, unary_attrs(r)) for n, r in rules.UNARY.items()}
+    binary = {n: make(r, binary_base, r.symbol) for n, r in rules.BINARY.items()}
+    unary = {n: make(r, unary_base, None) for n, r in rules.UNARY.items()}
     return binary, unary
 
 
@@ -93,13 +88,16 @@ def rule_classes(
 OPERATOR_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow": "pow"}
 
 
-def install_operators(
-    base: type,
-    classes: dict[str, type],
-    forward: Callable[[type], Callable],
-    reflected: Callable[[type], Callable],
-) -> None:
-    """Give ``base`` ``__add__``/``__radd__``, ... built by the engine from each rule's class."""
-    for name, dunder in OPERATOR_NAMES.items():
-        setattr(base, f"__{dunder}__", forward(classes[name]))
-        setattr(base, f"__r{dunder}__", reflected(classes[name]))
+def install_operators(base: type, methods: dict[str, tuple[Callable, Callable]]) -> None:
+    """Give ``base`` each binary rule's (forward, reflected) pair, keyed by rule name.
+
+    ``mul`` becomes ``__mul__``/``__rmul__``; a rule without a Python operator
+    becomes a method of its own name (numpy's object loops call it so).
+    """
+    for name, (forward, reflected) in methods.items():
+        dunder = OPERATOR_NAMES.get(name)
+        if dunder is None:
+            setattr(base, name, forward)
+        else:
+            setattr(base, f"__{dunder}__", forward)
+            setattr(base, f"__r{dunder}__", reflected)

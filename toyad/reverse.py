@@ -33,7 +33,6 @@ graphs (the "symbolic reverse pass"), which differentiate again
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -229,7 +228,6 @@ class UnaryOperator(Node):
 # class, and any other partial is a call of the rule's function, skipped when
 # the operand is a constant. ``Mul._source`` shows the result.
 
-_INLINE_KERNELS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 _VALUE_NAMES = {"a": "av", "b": "bv", "x": "av", "y": "yv"}
 
 _BINARY_BODY = """\
@@ -313,9 +311,8 @@ def _generate_binary(cls: type) -> tuple[Callable, Callable]:
     for slot in ("da", "db"):  # d(a+b)/da = 1: one number on the class, none per node
         if getattr(rule, slot + "_const") is not None:
             setattr(cls, slot, getattr(rule, slot + "_const"))
-    inline = _INLINE_KERNELS.get(rule.symbol) is rule.kernel
     body = _BINARY_BODY.format(
-        value=f"av {rule.symbol} bv" if inline else "kernel(av, bv)",
+        value=f"av {rule.symbol} bv" if rule.infix else "kernel(av, bv)",
         partials=_partial_line("da", "a", rule.da_const, rule.da_arg, "da(av, bv, yv)")
         + _partial_line("db", "b", rule.db_const, rule.db_arg, "db(av, bv, yv)"),
     ).rstrip()
@@ -352,13 +349,7 @@ Arctan, Abs, Sign, Relu, Step = (
     UNARY_CLASSES[k] for k in ("arctan", "absolute", "sign", "relu", "heaviside")
 )
 
-_OPERATORS = {name: _generate_binary(cls) for name, cls in BINARY_CLASSES.items()}
-graph.install_operators(
-    Node,
-    BINARY_CLASSES,
-    forward=lambda cls: _OPERATORS[cls.rule.name][0],
-    reflected=lambda cls: _OPERATORS[cls.rule.name][1],
-)
+graph.install_operators(Node, {name: _generate_binary(cls) for name, cls in BINARY_CLASSES.items()})
 for _cls in UNARY_CLASSES.values():
     setattr(Node, _cls.rule.name, _generate_unary(_cls))
 Node.__neg__ = Node.negative  # type: ignore[attr-defined]

@@ -165,12 +165,20 @@ class Binary:
     da_arg: str | None = None
     db_arg: str | None = None
 
+    @property
+    def infix(self) -> bool:
+        """True when the kernel is Python's own operator for ``symbol``: engines may
+        write ``a * b`` inline instead of calling it."""
+        return _PYTHON_OPERATORS.get(self.symbol) is self.kernel
+
     def __post_init__(self) -> None:
         for side in ("da", "db"):
             fn, const, arg = _partial_spec(getattr(self, side), ("a", "b", "y"))
             for field, value in ((side, fn), (side + "_const", const), (side + "_arg", arg)):
                 object.__setattr__(self, field, value)
 
+
+_PYTHON_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 # Filled below; the lambdas look names up here at call time, so a derivative
 # may use any entry (tanh' uses nothing, tan' uses cos, ...).

@@ -21,7 +21,7 @@ Values may be any number type: ``Var.value`` may hold a ``DualNumber`` and
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from toyad import graph, rules
@@ -103,12 +103,14 @@ def _leaf_text(node: Expr) -> str:
 
 
 BINARY_CLASSES, UNARY_CLASSES = graph.rule_classes(BinaryOperator, UnaryOperator, __name__)
-graph.install_operators(
-    Expr,
-    BINARY_CLASSES,
-    forward=lambda cls: lambda self, o: _binary(cls, self, o),
-    reflected=lambda cls: lambda self, o: _binary(cls, o, self),
-)
+
+
+def _operators(cls: type) -> tuple[Callable, Callable]:
+    """``self <op> o`` and ``o <op> self``: simplified, shared nodes of ``cls``."""
+    return (lambda self, o: _binary(cls, self, o), lambda self, o: _binary(cls, o, self))
+
+
+graph.install_operators(Expr, {name: _operators(cls) for name, cls in BINARY_CLASSES.items()})
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))
