@@ -18,6 +18,7 @@ from toyad import runtime
 runtime.configure()
 
 import gc  # noqa: E402
+import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -49,6 +50,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="quick (default: small grid, minutes) or full (the whole grid)",
     )
     group.addoption(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue the run journaled in the folder RUN (one that was killed or "
+        "stopped): items it finished are not run again; the report is completed there",
+    )
+    group.addoption(
+        "--max-rss-gib",
+        type=float,
+        default=float(
+            os.environ.get("TOYAD_MAX_RSS_GIB", toyad_harness_module.DEFAULT_MAX_RSS_GIB)
+        ),
+        help="stop a case that drives the process's resident memory past this many GiB "
+        "(recorded skipped-too-large); default %(default)s (TOYAD_MAX_RSS_GIB)",
+    )
+    group.addoption(
+        "--hard-limit-s",
+        type=float,
+        default=None,
+        help="stop a case (prepare, warm-up, rounds) after this many seconds, recorded "
+        "skipped-too-slow; default: 20 x the profile's time cap",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="where run folders and 'latest' go (default: reports/; under "
@@ -69,18 +93,55 @@ def pytest_configure(config: pytest.Config) -> None:
     except toyad_harness_module.SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = config.getoption("report_dir")
-    config.stash[EXPLICIT_REPORT_DIR] = report_dir is not None
-    config.stash[HARNESS] = toyad_harness_module.Harness(
+    resume = config.getoption("resume")
+    config.stash[EXPLICIT_REPORT_DIR] = report_dir is not None or resume is not None
+    max_rss = config.getoption("max_rss_gib")
+    h = toyad_harness_module.Harness(
         profile=toyad_harness_module.PROFILES[config.getoption("profile")],
         backend_names=backend_names,
         problem_names=problem_names,
         report_dir=Path(report_dir) if report_dir else Path(config.rootpath) / "reports",
+        max_rss_bytes=int(max_rss * 2**30) if max_rss and max_rss > 0 else None,
+        hard_limit_s=config.getoption("hard_limit_s"),
     )
+    if resume is not None:
+        folder = Path(resume)
+        if not (folder / toyad_harness_module.JOURNAL_NAME).is_file():
+            raise pytest.UsageError(f"--resume {resume}: no run journal (journal.jsonl) there")
+        try:
+            h.resume(folder)
+        except toyad_harness_module.SelectionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[HARNESS] = h
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    bench = getattr(session.config, "_benchmarksession", None)
-    harness_of(session.config).timing = not (bench is None or bench.disabled)
+    config = session.config
+    bench = getattr(config, "_benchmarksession", None)
+    h = harness_of(config)
+    h.timing = not (bench is None or bench.disabled)
+    if h.journal is None and (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+        toyad_harness_module.start_journal(h, Path(config.rootpath))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A resumed run does not run again what its journal says finished."""
+    h = harness_of(config)
+    if not h.resumed:
+        return
+    done = [item for item in items if item.nodeid in h.resumed]
+    if done:
+        config.hook.pytest_deselected(items=done)
+        items[:] = [item for item in items if item.nodeid not in h.resumed]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    h = harness_of(item.config)
+    h.current_nodeid = item.nodeid
+    yield
+    h.item_done(item.nodeid)
+    h.current_nodeid = ""
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -118,10 +179,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.unfreeze()
     h = harness_of(config)
     if not h.has_results or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+        h.close_journal()
         return
     try:
         run = toyad_harness_module.build_run(config, h)
-        h.published = toyad_harness_module.write_run(run, h.report_dir)
+        h.published = toyad_harness_module.write_run(run, h.report_dir, h.run_folder)
+        h.close_journal()
     except Exception as exc:  # the tests' outcome stays visible; the failure is reported
         h.publish_error = f"{type(exc).__name__}: {exc}"
         if session.exitstatus == pytest.ExitCode.OK:
@@ -136,6 +199,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not h.has_results:
         return
     terminalreporter.write_line(toyad_harness_module.summary_line(h))
+    failing = toyad_harness_module.failing_line(h)
+    if failing:
+        terminalreporter.write_line(failing, red=True)
     if h.published:
         terminalreporter.write_line(f"toyad: report written to {h.published}")
     if h.publish_error:

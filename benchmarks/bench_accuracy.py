@@ -182,6 +182,6 @@ def test_step_sweep(benchmark, toyad_harness, sweep):
             message=shape,
             nodeid=benchmark.fullname,
         )
-        h.records.append(record)
+        h.add_record(record)
     benchmark.extra_info.update(steps=steps, errors=errors)
     assert not shape, f"numeric-{method} on {problem}: {shape}"

@@ -97,7 +97,9 @@ import numpy as np
 import pytest
 
 from toyad import backends, runtime
-from toyad.results import CASE_COLUMNS, SEMANTICS_COLUMNS, STATUSES
+from toyad.bench import guard as guards
+from toyad.bench.journal import JOURNAL_NAME, Journal, read_journal  # noqa: F401 (conftest)
+from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, SEMANTICS_COLUMNS, STATUSES
 
 try:
     from toyad.backends.base import TooExpensive
@@ -111,6 +113,15 @@ EXACT_TOLERANCE = 1e-12
 TINY = np.finfo(np.float64).tiny
 SEED = 0
 GUARANTEED_TIMEOUT_FACTOR = 8.0
+# A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps.
+HARD_LIMIT_FACTOR = 20.0
+# The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
+DEFAULT_MAX_RSS_GIB = 3.5
+# Warm-up: untimed calls until two successive ones agree within this fraction.
+SETTLE_TOLERANCE = 0.25
+MAX_WARMUP_CALLS = 10
+# Derivative / primal is dispatch, not work, when the primal is within this many empty calls.
+OVERHEAD_BOUND_FACTOR = 10.0
 # Worst cost growth per size axis, for extrapolating to a size not yet run: a
 # dense Jacobian costs ~n passes of an O(nm) primal (n^2 m); a Hessian ~n^2
 # column passes of an O(n) primal for nested forward mode (n^3).
@@ -173,6 +184,14 @@ class Profile:
     # problems whose framework accuracy cases a *timed* run of this profile skips
     # (tracing them costs seconds a case); the test command and the full profile run them
     accuracy_skip_frameworks: tuple[str, ...] = ()
+    # the whole run's wall-clock budget: past it, the remaining cases are recorded
+    # skipped-too-slow ("run budget spent") so that the run ends, whatever the selection
+    run_budget_s: float = 1800.0
+
+    @property
+    def hard_limit_s(self) -> float:
+        """No case (prepare, warm-up, rounds, primal) runs longer than this."""
+        return HARD_LIMIT_FACTOR * self.time_cap_s
 
 
 PROFILES: dict[str, Profile] = {
@@ -196,6 +215,7 @@ PROFILES: dict[str, Profile] = {
         step_problems=2,
         accuracy_n=(("elementwise_chain", 4), ("determinant", 9)),
         accuracy_skip_frameworks=("elementwise_chain", "determinant"),
+        run_budget_s=600.0,  # a safety net: the quick profile takes about 3 minutes
     ),
     "full": Profile(
         name="full",
@@ -215,6 +235,7 @@ PROFILES: dict[str, Profile] = {
         overhead_problems=None,
         steps=tuple(10.0 ** (-k / 2) for k in range(2, 33)),
         step_problems=4,
+        run_budget_s=28 * 60.0,
     ),
 }
 DEFAULT_PROFILE = "quick"
@@ -253,14 +274,15 @@ def max_rel_error(actual: Any, expected: Any) -> float:
     """Max relative error ``||a - b||_inf / max(||b||_inf, tiny)``; b is the truth.
 
     The worst entry's error, relative to the largest entry of the truth (so
-    entries near zero do not blow it up). A result whose size differs from
-    the truth's raises ShapeMismatch; one of the same size in another shape
-    (a (1, n) Jacobian for an (n,) one) is compared entry by entry. NaN in
-    the result gives NaN (which fails every tolerance).
+    entries near zero do not blow it up). The result must have the truth's
+    documented shape exactly (gradient (n,), Jacobian (m, n), Hessian (n, n),
+    jvp (m,) or 0-d, vjp (n,)): any other shape raises ShapeMismatch, so a
+    transposed (n, m) Jacobian is wrong even where it has the same entries
+    count. NaN in the result gives NaN (which fails every tolerance).
     """
     a = np.asarray(actual, dtype=np.float64)
     b = np.asarray(expected, dtype=np.float64)
-    if a.size != b.size:
+    if a.shape != b.shape:
         raise ShapeMismatch(f"result has shape {a.shape}; the analytic answer has {b.shape}")
     a, b = a.reshape(-1), b.reshape(-1)
     if a.size == 0:
@@ -269,12 +291,13 @@ def max_rel_error(actual: Any, expected: Any) -> float:
     return float(np.max(np.abs(a - b))) / scale
 
 
-def tolerance_for(backend: str, problem: str, operation: str) -> float:
+def tolerance_for(backend: str, problem: str, operation: str, inst: Any = None) -> float:
     """The error a case may have: 1e-12 for exact methods; numeric methods' own tolerance.
 
     ``numeric-<method>`` backends get ``toyad.numeric.TOLERANCE[method]``
     (``HESSIAN_TOLERANCE`` for Hessians: second differences lose about half
-    the digits again); the primal is held to the exact tolerance everywhere.
+    the digits again), times :func:`numeric_scale` of the instance for first
+    derivatives; the primal is held to the exact tolerance everywhere.
     """
     if backend.startswith("numeric-") and operation != "primal":
         from toyad import numeric
@@ -283,9 +306,31 @@ def tolerance_for(backend: str, problem: str, operation: str) -> float:
         table = numeric.HESSIAN_TOLERANCE if operation == "hessian" else numeric.TOLERANCE
         if method not in table:
             raise KeyError(f"toyad.numeric has no tolerance for method {method!r}")
-        return float(table[method])
+        scale = numeric_scale(inst) if inst is not None and operation != "hessian" else 1.0
+        return float(table[method]) * scale
     relaxed = PROBLEM_TOLERANCE.get((problem, operation))
     return relaxed[0] if relaxed else EXACT_TOLERANCE
+
+
+def numeric_scale(inst: Any) -> float:
+    """How much larger than the method's nominal error a difference quotient's error is
+    here, relative to the largest derivative: >= 1.
+
+    The rounding error of a difference quotient is ~ eps·|f| / h with the step
+    h ~ max(1, |x|) (toyad.numeric), so its natural unit is |f| / max(1, |x|),
+    not the derivative: where f is large and its derivatives small (tanh
+    saturating: dense_tanh at n = 1024 has max|f| 0.99 but max|J| 0.0025), the
+    same method loses ``max|f| / (max|J| max(1, max|x|))`` more digits relative
+    to the largest derivative, by construction.
+    """
+    jac = np.abs(np.asarray(inst.jacobian(), dtype=np.float64))
+    value = np.abs(np.asarray(inst.value(), dtype=np.float64))
+    top_j = float(np.max(jac)) if jac.size else 0.0
+    top_f = float(np.max(value)) if value.size else 0.0
+    top_x = max(1.0, float(np.max(np.abs(inst.x))) if inst.x.size else 1.0)
+    if top_j <= 0.0:
+        return 1.0
+    return max(1.0, top_f / (top_j * top_x))
 
 
 def product_condition(inst: Any, operation: str, v: np.ndarray, u: np.ndarray) -> float:
@@ -345,9 +390,36 @@ class SlowRegistry:
     def __init__(self, cap_s: float, factor: float = GUARANTEED_TIMEOUT_FACTOR):
         self.cap_s, self.factor = cap_s, factor
         self._times: dict[tuple, list[tuple[int, int, float]]] = defaultdict(list)
+        self._bytes: dict[tuple, list[tuple[int, int, int]]] = defaultdict(list)
 
     def note(self, key: tuple, n: int, m: int, seconds: float) -> None:
         self._times[key].append((n, m, seconds))
+
+    def note_memory(self, key: tuple, n: int, m: int, grown_bytes: int) -> None:
+        """How far the case drove the resident set above where it started."""
+        self._bytes[key].append((n, m, int(grown_bytes)))
+
+    def memory_verdict(self, key: tuple, n: int, m: int, available: int) -> str | None:
+        """Why (n, m) should be skipped-too-large, or None: the nearest smaller size that
+        grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled linearly in n·m (n² for
+        Hessians), would need more than ``available``."""
+        grown = [
+            (n0, m0, b)
+            for n0, m0, b in self._bytes.get(key, ())
+            if n0 <= n and m0 <= m and (n0, m0) != (n, m) and b >= MEMORY_NOTICE_BYTES
+        ]
+        if not grown:
+            return None
+        n0, m0, b = max(grown, key=lambda p: (p[0] * p[1], p[2]))
+        scale = (n / n0) ** 2 if key[2:3] == ("hessian",) else (n * m) / (n0 * m0)
+        predicted = b * scale
+        if predicted > available:
+            return (
+                f"skipped: n={n0}, m={m0} grew the resident set by {b / 2**30:.2f} GiB; "
+                f"scaled to this size {predicted / 2**30:.2f} GiB, over the "
+                f"{max(available, 0) / 2**30:.2f} GiB left under the memory limit"
+            )
+        return None
 
     def verdict(self, key: tuple, n: int, m: int) -> str | None:
         """Why (n, m) should be skipped-too-slow, or None to run it."""
@@ -373,7 +445,15 @@ class SlowRegistry:
         return None
 
 
+MEMORY_NOTICE_BYTES = 32 << 20
+
+
 # -- measuring ------------------------------------------------------------------
+def compact_samples(samples: Iterable[float]) -> list[float]:
+    """Per-round seconds rounded to 5 significant digits (the journal stays small)."""
+    return [float(f"{float(t):.5g}") for t in samples]
+
+
 @dataclass
 class Timing:
     median_s: float
@@ -383,9 +463,11 @@ class Timing:
     stddev_s: float
     rounds: int
     iterations: int
+    samples: list[float] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
         return {
+            "samples_s": compact_samples(self.samples),
             "median_s": self.median_s,
             "min_s": self.min_s,
             "mean_s": self.mean_s,
@@ -541,8 +623,16 @@ def _family_of_missing(name: str) -> str:
     return {"toys": "toy", "tensor": "toy", "peers": "peer"}.get(module, module)
 
 
+INSTANCE_CACHE_BYTES = 64 << 20
+
+
+def _instance_bytes(inst: Any) -> int:
+    arrays = [inst.x, *(v for v in inst.consts.values() if isinstance(v, np.ndarray))]
+    return sum(int(a.nbytes) for a in arrays)
+
+
 def blank_record(**fields: Any) -> dict[str, Any]:
-    unknown = set(fields) - set(CASE_COLUMNS)
+    unknown = set(fields) - set(CASE_COLUMNS) - set(EXTRA_CASE_FIELDS)
     if unknown:
         raise KeyError(f"not case columns: {sorted(unknown)}")
     record = dict.fromkeys(CASE_COLUMNS)
@@ -565,12 +655,96 @@ class Harness:
     semantics: list[dict[str, Any]] = field(default_factory=list)
     published: Path | None = None
     publish_error: str | None = None
+    max_rss_bytes: int | None = None  # the memory limit per case (None: none)
+    hard_limit_s: float | None = None  # None: the profile's (HARD_LIMIT_FACTOR x its cap)
+    run_folder: Path | None = None  # where the journal goes (None: no journal)
+    resumed: set[str] = field(default_factory=set)  # node ids recorded by the resumed run
 
     def __post_init__(self) -> None:
         self.slow = SlowRegistry(self.profile.time_cap_s)
         self._entries: dict[str, BackendEntry] = {}
         self._instances: dict[tuple, Any] = {}
         self._primal: dict[tuple, float] = {}
+        self._empty: dict[str, float | None] = {}
+        self.guard = guards.Guard(self.max_rss_bytes)
+        self.journal: Journal | None = None
+        self.current_nodeid = ""
+        self.resumed_from: str | None = None
+
+    # -- the journal ------------------------------------------------------------
+    def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
+        """Start journaling into ``folder`` (a new run: write the header first)."""
+        self.run_folder = Path(folder)
+        self.journal = Journal(self.run_folder)
+        if header:
+            self.journal.write("header", **header)
+
+    def resume(self, folder: Path) -> int:
+        """Continue the run journaled in ``folder``: its finished items count as done.
+
+        Rows of items that never finished are dropped (they run again); the
+        time-cap registry is refilled from the kept records. Returns the number
+        of cases carried over.
+        """
+        contents = read_journal(folder)
+        profile = contents.header.get("profile")
+        if profile and profile != self.profile.name:
+            raise SelectionError(
+                f"cannot resume {folder}: it ran the {profile!r} profile, this run asks for "
+                f"{self.profile.name!r}"
+            )
+        self.records.extend(contents.cases)
+        self.semantics.extend(contents.semantics)
+        self.resumed = set(contents.done)
+        self.resumed_from = str(folder)
+        for record in contents.cases:
+            self._renote(record)
+        self.open_journal(folder, {})
+        if contents.dropped:  # say in the journal what the resumed run left out
+            self.journal.write("resume", dropped=contents.dropped, torn=contents.torn_lines)
+        return len(contents.cases)
+
+    def _renote(self, record: dict[str, Any]) -> None:
+        """Feed a carried-over record to the time-cap registry as if just measured."""
+        if record.get("suite") in ("per-op", "memory", "step-sweep"):
+            return
+        key = (
+            record.get("backend"),
+            record.get("problem"),
+            record.get("operation"),
+            record.get("mode"),
+        )
+        n, m = record.get("n"), record.get("m")
+        if n is None or m is None:
+            return
+        if record.get("status") in ("skipped-too-slow", "skipped-too-large") and not str(
+            record.get("message", "")
+        ).startswith("skipped:"):
+            self.slow.note(key, n, m, math.inf)
+        elif record.get("min_s") is not None:
+            self.slow.note(key, n, m, float(record["min_s"]))
+
+    def item_done(self, nodeid: str) -> None:
+        if self.journal is not None:
+            self.journal.write("done", nodeid=nodeid)
+
+    def close_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Keep a case record (and journal it at once)."""
+        self.records.append(record)
+        if self.journal is not None:
+            self.journal.write("case", nodeid=self.current_nodeid, record=record)
+
+    @property
+    def case_limit_s(self) -> float:
+        return self.hard_limit_s or self.profile.hard_limit_s
+
+    def run_budget_left(self) -> float:
+        return self.profile.run_budget_s - (time.perf_counter() - self.start_clock)
 
     # -- what is selected ---------------------------------------------------
     @property
@@ -618,13 +792,22 @@ class Harness:
         return True
 
     def instance(self, problem: str, n: int | None, m: int | None) -> Any:
+        """The seeded instance (cached; the cache holds at most INSTANCE_CACHE_BYTES of
+        arrays, least recently used first out: instances are cheap to rebuild, equal)."""
         key = (problem, n, m)
-        if key not in self._instances:
-            from toyad import problems
+        if key in self._instances:
+            self._instances[key] = self._instances.pop(key)  # most recently used last
+            return self._instances[key]
+        from toyad import problems
 
-            sizes = {k: v for k, v in (("n", n), ("m", m)) if v is not None}
-            self._instances[key] = problems.get(problem).instance(**sizes, seed=SEED)
-        return self._instances[key]
+        sizes = {k: v for k, v in (("n", n), ("m", m)) if v is not None}
+        inst = problems.get(problem).instance(**sizes, seed=SEED)
+        self._instances[key] = inst
+        while len(self._instances) > 1 and (
+            sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
+        ):
+            self._instances.pop(next(iter(self._instances)))
+        return inst
 
     # -- records --------------------------------------------------------------
     def new_record(self, spec: CaseSpec, benchmark: Any = None) -> dict[str, Any]:
@@ -646,7 +829,7 @@ class Harness:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; statuses are {STATUSES}")
         record["status"], record["message"] = status, message
-        self.records.append(record)
+        self.add_record(record)
         if benchmark is not None:
             benchmark.extra_info.update({k: v for k, v in record.items() if v is not None})
         if status in ("unsupported", "skipped-too-slow"):
@@ -659,7 +842,10 @@ class Harness:
             )
 
     def add_semantics(self, row: dict[str, Any]) -> None:
-        self.semantics.append({c: row.get(c) for c in SEMANTICS_COLUMNS})
+        kept = {c: row.get(c) for c in SEMANTICS_COLUMNS}
+        self.semantics.append(kept)
+        if self.journal is not None:
+            self.journal.write("semantics", nodeid=self.current_nodeid, row=kept)
 
     # -- measuring ------------------------------------------------------------
     def first_call(self, benchmark: Any, call: Callable[[], Any]) -> tuple[Any, float]:
@@ -684,7 +870,9 @@ class Harness:
         with gc_paused():
             benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
         st = benchmark.stats.stats
-        timing = Timing(st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations)
+        timing = Timing(
+            st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
+        )
         if first_s > cap and timing.median_s <= cap:
             timing = self.own_timing(call, timing.median_s, budget)
             benchmark.extra_info["rounds_timed_by"] = "toyad (pytest-benchmark holds one round)"
@@ -712,6 +900,7 @@ class Harness:
             stddev_s=float(np.std(samples, ddof=1)) if len(samples) > 1 else 0.0,
             rounds=len(samples),
             iterations=iterations,
+            samples=samples,
         )
 
     def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
@@ -728,15 +917,86 @@ class Harness:
                 return None
         return self._primal.get(key)
 
+    def empty_call_seconds(self, backend: backends.Backend, x: np.ndarray) -> float | None:
+        """Median time of the backend's empty prepared call (its per-call overhead), once a run."""
+        if backend.name not in self._empty and self.timing:
+            prepare_empty = getattr(backend, "prepare_empty", None)
+            self._empty[backend.name] = None
+            if prepare_empty is not None:
+                try:
+                    call = prepare_empty(x)
+                    start = time.perf_counter()
+                    call()
+                    first = time.perf_counter() - start
+                    settled, _ = self.settle(call, first, self.profile.budget_s)
+                    self._empty[backend.name] = self.own_timing(call, settled).median_s
+                except Exception:
+                    self._empty[backend.name] = None
+        return self._empty.get(backend.name)
+
+    def settle(self, call: Callable[[], Any], first_s: float, budget_s: float) -> tuple[float, int]:
+        """Untimed calls after the first until two successive ones agree (within
+        SETTLE_TOLERANCE), at most MAX_WARMUP_CALLS calls or ``budget_s`` seconds
+        after the first. Returns (the settled call time, calls made in all)."""
+        times = [first_s]
+        spent = 0.0
+        with gc_paused():
+            while len(times) < MAX_WARMUP_CALLS:
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+                spent += times[-1]
+                a, b = times[-2], times[-1]
+                if abs(a - b) <= SETTLE_TOLERANCE * min(a, b) or spent >= budget_s:
+                    break
+        return min(times[-2:]), len(times)
+
     # -- one derivative case -------------------------------------------------
     def run_case(self, benchmark: Any, spec: CaseSpec) -> dict[str, Any]:
-        """Run one case to its status (see the module docstring); returns its record."""
+        """Run one case to its status (see the module docstring); returns its record.
+
+        The case runs under the guard's hard limits (HARD_LIMIT_FACTOR x the time
+        cap, the memory limit): past either it is stopped and recorded
+        skipped-too-slow / skipped-too-large, and larger sizes of the same
+        case are skipped. Past the profile's run budget, cases are recorded
+        skipped-too-slow without running.
+        """
         benchmark.group = spec.group
         record = self.new_record(spec, benchmark)
+        if self.run_budget_left() <= 0:
+            message = (
+                f"not run: the {self.profile.name} profile's run budget of "
+                f"{self.profile.run_budget_s:g} s is spent"
+            )
+            self.conclude(record, benchmark, "skipped-too-slow", message)
+            return record
+        guards.reset_peak()
+        rss_before = guards.rss_bytes()
         try:
-            status, message = self._run(benchmark, spec, record)
+            with self.guard.limits(self.case_limit_s, spec.id):
+                status, message = self._run(benchmark, spec, record)
+        except guards.CaseAborted as exc:
+            status = "skipped-too-slow" if exc.kind == "time" else "skipped-too-large"
+            message = exc.reason
+            key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
+            if record.get("n") is not None and record.get("m") is not None:
+                self.slow.note(key, record["n"], record["m"], math.inf)
+            del exc
+            guards.release_memory()
         except Exception as exc:  # a failure outside the backend still leaves a record
             status, message = "error", f"harness: {type(exc).__name__}: {exc}"
+        peak = guards.peak_rss_bytes()
+        record["rss_peak_bytes"] = peak
+        if record.get("n") is not None and record.get("m") is not None:
+            key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
+            self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
+        entry = self._entries.get(spec.backend)
+        release = getattr(entry.backend, "release", None) if entry and entry.backend else None
+        if release is not None:
+            with contextlib.suppress(Exception):
+                release()
+        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+            guards.release_memory()
         self.conclude(record, benchmark, status, message)
         return record
 
@@ -755,6 +1015,10 @@ class Harness:
             return "unsupported", f"{b.name} does not support {what}; {why}"
         mode = spec.mode or b.default_mode(op)
         record["mode"] = mode
+        strategy = getattr(b, "strategy", None)
+        if strategy is not None:
+            with contextlib.suppress(Exception):
+                record["strategy"] = strategy(op, mode)
 
         inst = self.instance(spec.problem, spec.n, spec.m)
         n, m = inst.n, inst.m
@@ -765,17 +1029,22 @@ class Harness:
         too_slow = self.slow.verdict(key, n, m)
         if too_slow:
             return "skipped-too-slow", too_slow
+        if self.max_rss_bytes:
+            too_large = self.slow.memory_verdict(key, n, m, self.max_rss_bytes - guards.rss_bytes())
+            if too_large:
+                return "skipped-too-large", too_large
 
         v, u = directions(n, m, inst.scalar)
         expected = reference(inst, op, v, u)
         if expected is None:
             return "unsupported", f"problem {spec.problem} has no analytic {op} to check against"
-        tolerance = tolerance_for(b.name, spec.problem, op)
+        tolerance = tolerance_for(b.name, spec.problem, op, inst)
         if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
             tolerance *= product_condition(inst, op, v, u)
         record["tolerance"] = tolerance
 
         counter = CallCounter(inst.f)
+        start = time.perf_counter()
         try:
             call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
         except backends.UnsupportedOperation as exc:
@@ -785,6 +1054,7 @@ class Harness:
             return "skipped-too-slow", str(exc)
         except Exception as exc:
             return "error", f"prepare raised {type(exc).__name__}: {exc}"
+        record["prepare_s"] = time.perf_counter() - start
         calls_before_warmup = counter.calls
         try:
             native, first_s = self.first_call(benchmark, call)
@@ -814,11 +1084,14 @@ class Harness:
         cap = self.profile.time_cap_s
         steady_s = first_s
         hard_limit = GUARANTEED_TIMEOUT_FACTOR * cap
+        budget = spec.budget_s if spec.budget_s is not None else self.profile.budget_s
+        record["warmup_calls"] = 1
         if first_s > hard_limit:  # ADBench's hard timeout: no second call
             if self.timing:
                 record.update(
                     median_s=first_s, min_s=first_s, mean_s=first_s, iqr_s=0.0,
                     stddev_s=0.0, rounds=1, gc="on" if gc.isenabled() else "off",
+                    samples_s=[first_s],
                 )  # fmt: skip
             note = (
                 f"timed once: the first call took {first_s:.3g} s, over the {hard_limit:g} s "
@@ -833,9 +1106,13 @@ class Harness:
             except Exception as exc:
                 return "error", f"second call: {type(exc).__name__}: {exc}"
             benchmark.extra_info["second_call_s"] = steady_s
+        elif self.timing:  # warm up until successive calls agree; rounds from the settled time
+            try:
+                steady_s, record["warmup_calls"] = self.settle(call, first_s, budget)
+            except Exception as exc:
+                return "error", f"warm-up call: {type(exc).__name__}: {exc}"
 
         if self.timing and first_s <= hard_limit:
-            budget = spec.budget_s if spec.budget_s is not None else self.profile.budget_s
             calls_before_timing = counter.calls
             try:
                 timing = self.measure(benchmark, call, steady_s, budget)
@@ -845,7 +1122,7 @@ class Harness:
             steady_s = timing.min_s  # the cap is judged on the fastest round: noise only adds
             traced = counter.calls - calls_before_timing
             benchmark.extra_info["f_calls_timed"] = traced
-            if b.variant in ("jit", "function") and traced:
+            if b.variant in ("jit", "function", "xla", "compile") and traced:
                 return "error", (
                     f"f ran {traced} times in Python during {timing.rounds} timed rounds: "
                     f"the {b.variant} adapter retraces, so timings include tracing"
@@ -855,14 +1132,34 @@ class Harness:
                 record["primal_s"] = primal
                 if primal:
                     record["ratio_to_primal"] = timing.median_s / primal
+                    self._net_ratio(record, b, inst.x, timing.median_s, primal)
             if op == "primal":
                 self._primal[(b.name, spec.problem, n, m)] = timing.median_s
                 record.update(primal_s=timing.median_s, ratio_to_primal=1.0)
+        del call
         self.slow.note(key, n, m, steady_s)
         if steady_s > cap:
             note = f"one call took {steady_s:.3g} s, over the {cap:g} s cap: larger sizes skipped"
             message = f"{message}; {note}" if message else note
         return status, message
+
+    def _net_ratio(
+        self,
+        record: dict[str, Any],
+        b: backends.Backend,
+        x: np.ndarray,
+        median: float,
+        primal: float,
+    ) -> None:
+        """ratio_net = (derivative - empty call) / (primal - empty call); overhead_bound when
+        the primal is within OVERHEAD_BOUND_FACTOR empty calls (the ratio is then dispatch)."""
+        empty = self.empty_call_seconds(b, x)
+        if empty is None:
+            return
+        record["empty_call_s"] = empty
+        record["overhead_bound"] = bool(primal < OVERHEAD_BOUND_FACTOR * empty)
+        if primal > empty and median > empty:
+            record["ratio_net"] = (median - empty) / (primal - empty)
 
 
 HARNESS = pytest.StashKey[Harness]()
@@ -983,6 +1280,11 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         },
         "problems_selected": harness.problem_names,
         "seed": SEED,
+        "peak_rss_bytes": guards.run_peak_rss_bytes(),
+        "max_rss_bytes": harness.max_rss_bytes,
+        "hard_limit_s": harness.case_limit_s,
+        "run_budget_s": harness.profile.run_budget_s,
+        "cases_stopped_by_guard": harness.guard.aborted,
     }
 
 
@@ -1126,6 +1428,8 @@ def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
         "native_log": native_log(harness),
         "fits": scaling_fits(cases),
         "tradeoffs": tradeoffs(cases),
+        "complete": True,
+        "resumed_from": harness.resumed_from,
     }
 
 
@@ -1147,24 +1451,43 @@ def build_run(config: Any, harness: Harness) -> dict[str, Any]:
     return run
 
 
-def write_run(run: dict[str, Any], reports_root: Path) -> Path:
-    """Publish the report (toyad.report), or at least the raw JSON if reports are missing."""
-    try:
-        report = importlib.import_module("toyad.report")
-        publish = report.publish
-    except (ImportError, AttributeError):
-        publish = None
-    if publish is not None:
-        return Path(publish(run, reports_root))
-    import json
+def start_journal(harness: Harness, root: Path) -> Path:
+    """Create the run's folder under ``harness.report_dir`` and journal into it from now on."""
+    from toyad import report
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    folder = reports_root / f"{stamp}-{run['toyad']['environment']['commit'][:8] or 'nocommit'}"
-    folder.mkdir(parents=True, exist_ok=False)
-    tmp = folder / ".benchmark.json.tmp"
-    tmp.write_text(json.dumps(run, indent=1, default=str) + "\n")
-    tmp.rename(folder / "benchmark.json")
+    commit, _ = git_commit(root)
+    folder = report.new_run_folder(harness.report_dir, harness.started, commit)
+    header = {
+        "profile": harness.profile.name,
+        "started": harness.started.isoformat(),
+        "environment": environment(harness, root),
+        "argv": sys.argv[1:],
+    }
+    harness.open_journal(folder, header)
     return folder
+
+
+def write_run(run: dict[str, Any], reports_root: Path, folder: Path | None = None) -> Path:
+    """Complete the journaled run ``folder`` (or publish a new folder): JSON, CSV, HTML, latest."""
+    from toyad import report
+
+    if folder is not None:
+        return Path(report.complete_run(run, folder))
+    return Path(report.publish(run, reports_root))
+
+
+def failing_line(harness: Harness) -> str:
+    """A plain line naming what was wrong or errored ('' when nothing was)."""
+    bad = [r for r in harness.records if r["status"] in ("wrong", "error")]
+    if not bad:
+        return ""
+    wrong = sum(r["status"] == "wrong" for r in bad)
+    names = sorted({f"{r['backend']}/{r['problem']}/{r['operation']}" for r in bad})
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    return (
+        f"toyad: {wrong} wrong and {len(bad) - wrong} errored cases (the exit status is "
+        f"non-zero; the report is written all the same): {shown}"
+    )
 
 
 def summary_line(harness: Harness) -> str:

@@ -20,7 +20,7 @@ import pytest
 from benchmarks import harness
 from toyad import backends, numeric
 from toyad.backends.base import Backend, UnsupportedOperation
-from toyad.results import CASE_COLUMNS, STATUSES
+from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, STATUSES
 
 pytest_plugins = ["pytester"]
 
@@ -63,8 +63,11 @@ def test_max_rel_error_is_relative_to_the_largest_true_entry():
 def test_max_rel_error_zero_truth_and_shapes():
     assert harness.max_rel_error(np.zeros(3), np.zeros(3)) == 0.0
     assert harness.max_rel_error(np.full(3, 1e-3), np.zeros(3)) > 1e300
-    # same entries, other layout: a (1, n) Jacobian of a scalar f against (n,)
-    assert harness.max_rel_error(np.ones((1, 4)), np.ones(4)) == 0.0
+    # same entries, other layout: the documented shape is enforced (issue 13, item 8)
+    with pytest.raises(harness.ShapeMismatch, match=r"shape \(1, 4\).*\(4,\)"):
+        harness.max_rel_error(np.ones((1, 4)), np.ones(4))
+    with pytest.raises(harness.ShapeMismatch, match="transposed|shape"):  # (n, m) for (m, n)
+        harness.max_rel_error(np.ones((4, 1)), np.ones((1, 4)))
     with pytest.raises(harness.ShapeMismatch, match=r"shape \(3,\).*\(4,\)"):
         harness.max_rel_error(np.ones(3), np.ones(4))
 
@@ -178,6 +181,7 @@ class FakeStats:
     iqr: float
     stddev: float
     rounds: int
+    data: list = field(default_factory=list)
 
 
 @dataclass
@@ -202,7 +206,7 @@ class FakeBenchmark:
         self.stats = type("Meta", (), {})()
         self.stats.stats = FakeStats(
             statistics.median(samples), min(samples), statistics.mean(samples), q[2] - q[0],
-            statistics.stdev(samples) if len(samples) > 1 else 0.0, len(samples),
+            statistics.stdev(samples) if len(samples) > 1 else 0.0, len(samples), samples,
         )  # fmt: skip
         return result
 
@@ -266,7 +270,8 @@ def test_run_case_ok_records_timing_error_and_passes():
     assert (record["n"], record["m"], record["family"]) == (4, 3, "toy")
     assert bench.group == "scaling: dense_tanh jacobian n=4 m=3"
     assert bench.extra_info["status"] == "ok"
-    assert set(record) == set(CASE_COLUMNS)
+    assert set(record) - set(EXTRA_CASE_FIELDS) == set(CASE_COLUMNS)
+    assert len(record["samples_s"]) == record["rounds"]  # every timed round kept
     assert h.records == [record]
 
 
@@ -334,7 +339,10 @@ def test_a_slow_first_call_alone_does_not_trip_the_cap():
     fake_entry(h, behaviour="slow-first", delay_s=0.03)
     bench = FakeBenchmark()
     record = h.run_case(bench, spec(n=4, m=1))
-    assert bench.pedantic_calls == [(1, 1)]  # the round that showed the call is fast
+    # issue 13 item 5: warm-up calls go on until two agree; rounds are sized from the
+    # settled time, not from the cold first call (which left one pedantic round before)
+    assert record["warmup_calls"] >= 3
+    assert len(bench.pedantic_calls) == 1 and bench.pedantic_calls[0][0] > 3
     assert record["status"] == "ok" and record["message"] == ""
     assert record["rounds"] >= 3 and record["median_s"] < 0.01
     h.run_case(FakeBenchmark(), spec(n=16, m=1))  # larger sizes still run
@@ -392,7 +400,9 @@ def test_conclude_rejects_unknown_statuses():
     h = make_harness()
     with pytest.raises(ValueError, match="unknown status"):
         h.conclude(harness.blank_record(), None, "fine")
-    assert set(STATUSES) == {"ok", "wrong", "unsupported", "error", "skipped-too-slow"}
+    assert set(STATUSES) == {
+        "ok", "wrong", "unsupported", "error", "skipped-too-slow", "skipped-too-large"
+    }  # fmt: skip
 
 
 # -- whole sessions (subprocess: the real conftest and suites) ------------------------
@@ -429,7 +439,9 @@ def test_session_writes_every_case_and_publishes(pytester: pytest.Pytester, tmp_
     assert outcomes.get("passed", 0) > 0 and "failed" not in outcomes and "errors" not in outcomes
     run = json.loads((reports / "latest" / "benchmark.json").read_text())
     cases = run["toyad"]["cases"]
-    assert cases and all(set(c) == set(CASE_COLUMNS) for c in cases)
+    extra = set(EXTRA_CASE_FIELDS)
+    assert cases and all(set(c) - extra == set(CASE_COLUMNS) for c in cases)
+    assert any(c.get("samples_s") for c in cases)  # the timed rounds, for compare
     ids = {c["nodeid"] for c in cases}
     # every test that ran (passed or skipped) left a record
     assert len(ids) == outcomes.get("passed", 0) + outcomes.get("skipped", 0)

@@ -105,7 +105,7 @@ def test_load_run_frames_follow_the_schema(run_a_json):
     assert run.duration_s == pytest.approx(142.7)
     assert run.environment["numpy"] == "2.4.0"
     assert run.commit.startswith("3f9c2a7d")
-    assert set(run.cases["status"]) == set(STATUSES)
+    assert set(run.cases["status"]) == set(STATUSES) - {"skipped-too-large"}  # fixture predates it
 
 
 def test_load_run_accepts_a_run_folder(tmp_path):

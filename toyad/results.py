@@ -27,7 +27,7 @@ Timing fields are None where nothing was timed (``--benchmark-disable``).
 
 from __future__ import annotations
 
-STATUSES = ("ok", "wrong", "unsupported", "error", "skipped-too-slow")
+STATUSES = ("ok", "wrong", "unsupported", "error", "skipped-too-slow", "skipped-too-large")
 
 CASE_COLUMNS = (
     "suite",  # accuracy | scaling | hessians | overhead | per-op | memory | step-sweep
@@ -58,8 +58,18 @@ CASE_COLUMNS = (
     "memory_method",  # tracemalloc | rss-subprocess | ...
     "checkpoint",  # none | every_k | sqrt | revolve (memory suite)
     "gc",  # "off" | "on" during timing
+    "strategy",  # vectorised | loop | per-op | single: how the backend carries the passes
+    "prepare_s",  # the untimed preparation (tracing, jit, building), seconds
+    "warmup_calls",  # untimed calls made before timing (until successive calls agreed)
+    "empty_call_s",  # the backend's empty prepared call (per-call overhead), median seconds
+    "ratio_net",  # (median_s - empty_call_s) / (primal_s - empty_call_s): work, not dispatch
+    "overhead_bound",  # True when the primal is within 10x the empty call (ratio is dispatch)
+    "rss_peak_bytes",  # the process's peak resident memory during the case
     "nodeid",  # the pytest test id
 )
+
+# Per-case fields kept in the run JSON (and journal) but not in results.csv.
+EXTRA_CASE_FIELDS = ("samples_s",)  # per-round seconds of the timed rounds
 
 SEMANTICS_COLUMNS = (
     "case",  # e.g. "unused-input", "abs-at-0", "log-0"

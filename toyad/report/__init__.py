@@ -32,7 +32,16 @@ from toyad.report.load import (
 from toyad.report.page import build_page
 from toyad.report.table import atomic_write_text, results_frame, write_csv
 
-__all__ = ["ReportError", "Run", "compare", "load_run", "publish", "write_report"]
+__all__ = [
+    "ReportError",
+    "Run",
+    "compare",
+    "complete_run",
+    "load_run",
+    "new_run_folder",
+    "publish",
+    "write_report",
+]
 
 LATEST = "latest"
 SHORT_COMMIT = 8
@@ -100,6 +109,35 @@ def publish(run_json: RunInput, reports_root: str | Path) -> Path:
         raise
     point_latest(root, final)
     return final
+
+
+def new_run_folder(reports_root: str | Path, started: datetime, commit: str) -> Path:
+    """Create the folder a run journals into from its start: ``<UTC stamp>-<short commit>``."""
+    root = Path(reports_root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = started.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    while True:
+        folder = _free_name(root, f"{stamp}-{commit[:SHORT_COMMIT] or 'nocommit'}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:  # another run took the name meanwhile
+            continue
+
+
+def complete_run(run_json: dict[str, Any], folder: str | Path) -> Path:
+    """Finish a journaled run folder: benchmark.json, CSVs and index.html, then ``latest``.
+
+    Each file is written under a temporary name and renamed; ``latest`` moves
+    only once the folder holds the complete run.
+    """
+    folder = Path(folder)
+    run = load_run(run_json)  # validate before touching the disk
+    atomic_write_text(folder / RUN_JSON_NAME, json.dumps(run_json, indent=1, default=str) + "\n")
+    run.source = folder / RUN_JSON_NAME
+    write_report(run, folder)
+    point_latest(folder.parent, folder)
+    return folder
 
 
 def _free_name(root: Path, name: str) -> Path:

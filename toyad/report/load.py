@@ -17,11 +17,12 @@ from typing import Any
 
 import pandas as pd
 
+from toyad.bench.journal import JOURNAL_NAME, run_from_journal
 from toyad.results import CASE_COLUMNS, SEMANTICS_COLUMNS
 
 RUN_JSON_NAME = "benchmark.json"
 
-INT_COLUMNS = ("n", "m", "rounds", "ops", "peak_bytes")
+INT_COLUMNS = ("n", "m", "rounds", "ops", "peak_bytes", "warmup_calls", "rss_peak_bytes")
 FLOAT_COLUMNS = (
     "median_s",
     "min_s",
@@ -34,6 +35,9 @@ FLOAT_COLUMNS = (
     "ratio_to_primal",
     "passes",
     "step",
+    "prepare_s",
+    "empty_call_s",
+    "ratio_net",
 )
 TEXT_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
 
@@ -80,6 +84,8 @@ def resolve_json_path(path: str | Path) -> Path:
         candidate = path / RUN_JSON_NAME
         if candidate.is_file():
             return candidate
+        if (path / JOURNAL_NAME).is_file():  # a run that did not finish: its journal
+            return path / JOURNAL_NAME
         others = sorted(p for p in path.glob("*.json") if p.is_file())
         if len(others) == 1:
             return others[0]
@@ -92,6 +98,11 @@ def resolve_json_path(path: str | Path) -> Path:
 def read_json(path: str | Path) -> dict[str, Any]:
     """Parse the run JSON at ``path`` (file or run folder) into a dict."""
     json_path = resolve_json_path(path)
+    if json_path.name == JOURNAL_NAME:
+        try:
+            return run_from_journal(json_path.parent)
+        except OSError as exc:
+            raise ReportError(f"{json_path}: cannot read: {exc}") from None
     try:
         text = json_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -111,6 +122,11 @@ def load_run(path: str | Path | dict[str, Any]) -> Run:
         return parse_run(path, source=None)
     json_path = resolve_json_path(path)
     return parse_run(read_json(json_path), source=json_path)
+
+
+def is_complete(run: Run) -> bool:
+    """False for a run rebuilt from the journal of a run that did not finish."""
+    return (run.raw.get("toyad") or {}).get("complete", True) is not False
 
 
 def parse_run(data: Any, source: Path | None = None) -> Run:

@@ -1,0 +1,198 @@
+"""Issue 12: a run ends, bounded, and never loses what it measured.
+
+- the guard stops a case past its time or memory limit (unit and through the harness);
+- a run killed with SIGKILL leaves a journal that builds into a partial report, and
+  ``--resume`` completes it without measuring any finished case twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toyad.bench import guard as guards
+from toyad.bench.journal import Journal, read_journal, run_from_journal
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- the guard itself -------------------------------------------------------------
+def test_guard_stops_a_python_loop_at_the_time_limit():
+    g = guards.Guard(max_rss_bytes=None)
+    start = time.perf_counter()
+    with pytest.raises(guards.CaseAborted) as caught, g.limits(0.2, "spin"):
+        while True:
+            sum(range(1000))
+    elapsed = time.perf_counter() - start
+    assert caught.value.kind == "time"
+    assert "0.2 s hard limit" in caught.value.reason and "spin" in caught.value.reason
+    assert 0.15 < elapsed < 2.0
+    assert g.aborted == 1
+
+
+def test_guard_stops_growing_memory_at_the_memory_limit():
+    limit = guards.rss_bytes() + (150 << 20)
+    g = guards.Guard(max_rss_bytes=limit, poll_s=0.01)
+    hoard = []
+    with pytest.raises(guards.CaseAborted) as caught, g.limits(30.0, "hoard"):
+        for _ in range(10_000):  # 8 MiB a step, up to 80 GiB if nothing stopped it
+            hoard.append(bytearray(8 << 20))
+            time.sleep(0.001)
+    assert caught.value.kind == "memory"
+    assert "GiB limit" in caught.value.reason
+    assert len(hoard) * (8 << 20) < (1 << 30)  # stopped within a few polls of the limit
+    del hoard
+    guards.release_memory()
+
+
+def test_guard_leaves_a_case_within_limits_alone():
+    g = guards.Guard(max_rss_bytes=guards.rss_bytes() + (1 << 30))
+    with g.limits(5.0, "quick"):
+        total = sum(range(10_000))
+    assert total == 49_995_000 and g.aborted == 0
+    time.sleep(0.05)  # no stray alarm after the block
+
+
+# -- the journal ---------------------------------------------------------------------
+def test_journal_tolerates_a_torn_last_line_and_drops_unfinished_items(tmp_path):
+    j = Journal(tmp_path)
+    j.write("header", profile="quick", started="2026-11-30T00:00:00+00:00", environment={})
+    j.write("case", nodeid="a", record={"suite": "s", "backend": "b", "status": "ok"})
+    j.write("done", nodeid="a")
+    j.write("case", nodeid="b", record={"suite": "s", "backend": "b", "status": "ok"})
+    j.close()
+    with open(tmp_path / "journal.jsonl", "a") as handle:
+        handle.write('{"kind": "case", "nodeid": "c", "rec')  # killed mid-line
+    contents = read_journal(tmp_path)
+    assert contents.done == {"a"}
+    assert len(contents.cases) == 1 and contents.dropped == 1 and contents.torn_lines == 1
+    run = run_from_journal(tmp_path)
+    assert run["toyad"]["complete"] is False
+    assert "did not finish" in run["toyad"]["incomplete_reason"]
+
+
+# -- through the harness, in subprocesses ------------------------------------------------
+def _pytest(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _cases(folder: Path) -> list[dict]:
+    return json.loads((folder / "benchmark.json").read_text())["toyad"]["cases"]
+
+
+def test_harness_records_cases_stopped_by_the_time_and_memory_limits(tmp_path):
+    # The reverse toy's 64 x 64 Jacobian takes ~0.2 s a call: a 0.02 s hard limit
+    # stops it (and the larger sizes after it); a memory limit below the process's
+    # own size stops every case that lasts past the watcher's first poll.
+    common = [
+        "benchmarks/bench_scaling.py::test_jacobian_grid",
+        "--benchmark-disable",
+        "--backends",
+        "reverse",
+        "--problems",
+        "dense_tanh",
+    ]
+    slow = _pytest(*common, "--hard-limit-s", "0.02", "--report-dir", str(tmp_path / "t"))
+    assert slow.returncode == 0, slow.stdout[-2000:]
+    cases = _cases(tmp_path / "t" / "latest")
+    stopped = [c for c in cases if "hard limit per case" in (c["message"] or "")]
+    assert stopped and all(c["status"] == "skipped-too-slow" for c in stopped)
+    assert any(c["status"] == "ok" for c in cases)  # the run went on
+    big = [c for c in cases if c["mode"] == "reverse" and c["n"] * c["m"] > 64 * 64]
+    assert all(c["status"] == "skipped-too-slow" for c in big)
+
+    tiny = _pytest(*common, "--max-rss-gib", "0.01", "--report-dir", str(tmp_path / "m"))
+    assert tiny.returncode == 0, tiny.stdout[-2000:]
+    cases = _cases(tmp_path / "m" / "latest")
+    large = [c for c in cases if c["status"] == "skipped-too-large"]
+    assert large and all("GiB limit" in c["message"] for c in large)
+    assert any(c["status"] == "ok" for c in cases)
+    env = json.loads((tmp_path / "m" / "latest" / "benchmark.json").read_text())["toyad"][
+        "environment"
+    ]
+    assert env["peak_rss_bytes"] > 0 and env["max_rss_bytes"] == int(0.01 * 2**30)
+
+
+def test_a_killed_run_reports_partially_and_resumes_without_measuring_twice(tmp_path):
+    args = [
+        "benchmarks/bench_scaling.py",
+        "benchmarks/bench_accuracy.py::test_accuracy",
+        "--benchmark-disable",
+        "--backends",
+        "reverse,dual,tensor",
+        "--problems",
+        "dense_tanh,rosenbrock",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    journal = None
+    while time.monotonic() < deadline:
+        found = [p for p in tmp_path.glob("*/journal.jsonl")]
+        if found and found[0].read_text().count('"kind": "done"') >= 25:
+            journal = found[0]
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert journal is not None, "the run finished or stalled before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    folder = journal.parent
+    assert not (folder / "benchmark.json").exists()
+    done_before = read_journal(folder).done
+
+    report = subprocess.run(
+        [sys.executable, "-m", "toyad.report", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    page = (folder / "index.html").read_text()
+    assert "Incomplete run" in page and "--resume" in page
+    partial = (folder / "results.csv").read_text().splitlines()
+    assert len(partial) - 1 == len(read_journal(folder).cases) > 0
+
+    resumed = _pytest(*args[:-2], "--resume", str(folder))
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "deselected" in resumed.stdout
+    cases = _cases(folder)
+    ids = [c["nodeid"] for c in cases]
+    assert len(ids) == len(set(ids)), "a case was recorded twice"
+
+    # every case of an uninterrupted run is there, once
+    collected = _pytest(*args[:-2], "--collect-only", "--report-dir", str(tmp_path / "x"))
+    expected = {line for line in collected.stdout.splitlines() if "::" in line}
+    assert set(ids) == expected
+
+    # nothing finished before the kill was measured again after it
+    lines = [json.loads(x) for x in (folder / "journal.jsonl").read_text().splitlines() if x]
+    after_resume = [e["nodeid"] for e in lines if e.get("kind") == "case"]
+    counts = {}
+    for nodeid in after_resume:
+        counts[nodeid] = counts.get(nodeid, 0) + 1
+    twice = [n for n, k in counts.items() if k > 1 and n in done_before]
+    assert not twice, f"measured twice: {twice[:5]}"
+    assert json.loads((folder / "benchmark.json").read_text())["toyad"]["resumed_from"]
+    assert (tmp_path / "latest").resolve() == folder.resolve()

@@ -1,0 +1,171 @@
+"""Hard limits per case: wall-clock time and resident memory.
+
+A case that runs past its time limit, or drives the process's resident set
+past the memory limit, is stopped where it stands and recorded
+(``skipped-too-slow`` / ``skipped-too-large``) with the reason; the run
+goes on. Two mechanisms, both raising :class:`CaseAborted` in the main
+thread (Python runs signal handlers there, between bytecodes):
+
+- time: ``signal.setitimer(ITIMER_REAL)`` delivers SIGALRM at the limit (a
+  kernel timer: nothing polls while a case is timed);
+- memory: a daemon thread reads ``/proc/self/statm`` every ``poll_s`` and,
+  over the limit, sends SIGUSR1 to the main thread.
+
+A long call inside C (an XLA compile, one huge BLAS call) is interrupted only
+when it returns to Python: the limit then holds at the next bytecode. Pure
+Python engines (the scalar toys, micrograd), where runaway graphs happen,
+stop at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import os
+import resource
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+GIB = 1 << 30
+
+
+class CaseAborted(BaseException):
+    """Raised in the main thread when a case passes a hard limit.
+
+    A BaseException, so that a backend's ``except Exception`` cannot swallow it.
+    ``kind`` is "time" or "memory".
+    """
+
+    def __init__(self, kind: str, reason: str):
+        self.kind, self.reason = kind, reason
+        super().__init__(reason)
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size (VmHWM; since the last :func:`reset_peak`, where supported)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_peak_rss_bytes() -> int:
+    """The process's peak resident set over its whole life (never reset)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+_libc = None
+
+
+def release_memory() -> None:
+    """Collect garbage and hand free heap pages back to the OS (glibc ``malloc_trim``)."""
+    global _libc
+    gc.collect()
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        _libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Guard:
+    """Arms the two limits around a case: ``with guard.limits(seconds, label): ...``."""
+
+    def __init__(self, max_rss_bytes: int | None, poll_s: float = 0.05):
+        self.max_rss_bytes = max_rss_bytes
+        self.poll_s = poll_s
+        self._armed = False
+        self._deadline = 0.0
+        self._label = ""
+        self._reason = ""
+        self._main = threading.main_thread().ident
+        self._usable = threading.current_thread() is threading.main_thread()
+        self._watcher: threading.Thread | None = None
+        self.aborted = 0
+
+    # -- signal handlers (main thread) ---------------------------------------
+    def _on_alarm(self, signum: int, frame: object) -> None:
+        if self._armed:
+            self._armed = False
+            raise CaseAborted("time", self._reason_time())
+
+    def _on_memory(self, signum: int, frame: object) -> None:
+        if self._armed and self._reason:
+            self._armed = False
+            raise CaseAborted("memory", self._reason)
+
+    def _reason_time(self) -> str:
+        return f"stopped after the {self._limit_s:.3g} s hard limit per case ({self._label})"
+
+    # -- the memory watcher (daemon thread) ------------------------------------
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.poll_s)
+            if not self._armed or self.max_rss_bytes is None:
+                continue
+            rss = rss_bytes()
+            if rss > self.max_rss_bytes and not self._reason:
+                self._reason = (
+                    f"stopped at {rss / GIB:.2f} GiB resident, over the "
+                    f"{self.max_rss_bytes / GIB:.2f} GiB limit ({self._label})"
+                )
+                with contextlib.suppress(OSError, ValueError):
+                    signal.pthread_kill(self._main, signal.SIGUSR1)
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None and self.max_rss_bytes is not None:
+            self._watcher = threading.Thread(target=self._watch, name="toyad-guard", daemon=True)
+            self._watcher.start()
+
+    @contextlib.contextmanager
+    def limits(self, seconds: float | None, label: str = "") -> Iterator[None]:
+        """Raise CaseAborted inside the block past ``seconds`` or the memory limit."""
+        if not self._usable:  # signals need the main thread: run unguarded
+            yield
+            return
+        self._start_watcher()
+        old_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
+        old_usr1 = signal.signal(signal.SIGUSR1, self._on_memory)
+        self._label, self._reason, self._limit_s = label, "", seconds or 0.0
+        self._armed = True
+        if seconds:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        except CaseAborted:
+            self.aborted += 1
+            raise
+        finally:
+            self._armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_alarm)
+            signal.signal(signal.SIGUSR1, old_usr1)
