@@ -65,6 +65,7 @@ CASE_COLUMNS = (
     "ratio_net",  # (median_s - empty_call_s) / (primal_s - empty_call_s): work, not dispatch
     "overhead_bound",  # True when the primal is within 10x the empty call (ratio is dispatch)
     "rss_peak_bytes",  # the process's peak resident memory during the case
+    "wall_s",  # the whole case's wall-clock time: prepare, warm-up, rounds, primal
     "nodeid",  # the pytest test id
 )
 

@@ -72,6 +72,11 @@ def run_peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def children_peak_rss_bytes() -> int:
+    """The largest peak resident set of any finished child process (worker subprocesses)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
 def reset_peak() -> bool:
     """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); False where unsupported."""
     try:

@@ -38,6 +38,7 @@ FLOAT_COLUMNS = (
     "prepare_s",
     "empty_call_s",
     "ratio_net",
+    "wall_s",
 )
 TEXT_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
 

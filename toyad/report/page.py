@@ -305,6 +305,34 @@ def mode_pairs(scaling: pd.DataFrame) -> list[tuple[str, str, str]]:
     return pairs
 
 
+def strategy_table(scaling: pd.DataFrame, pairs: list[tuple[str, str, str]]) -> str:
+    """How each compared pair carries its passes: like is compared with like, or it says so."""
+    if "strategy" not in scaling or scaling["strategy"].eq("").all():
+        return ""
+    first = scaling[scaling.strategy != ""].groupby(["backend", "mode"])["strategy"].first()
+    rows = []
+    for label, fwd, rev in pairs:
+        f = first.get((fwd, "forward"), "")
+        r = first.get((rev, "reverse"), "")
+        rows.append(
+            {
+                "pair": label,
+                "forward": f,
+                "reverse": r,
+                "like for like": "yes" if f and f == r else "no: read the ratio with care",
+            }
+        )
+    if not rows:
+        return ""
+    return (
+        "<p class='caption'>How each pair carries its passes: <i>vectorised</i> (one batched "
+        "call: vmap, pfor, batched tangents), <i>loop</i> (a Python loop of single passes), "
+        "<i>per-op</i> (a scalar engine: one Python object per elementary operation). A "
+        "vectorised mode against a looped one measures the batching as much as the mode.</p>"
+        + frame_table(pd.DataFrame(rows))
+    )
+
+
 def scaling_section(run: Run) -> str:
     cases = run.cases
     scaling = cases[(cases.suite == "scaling") & (cases.operation == "jacobian")]
@@ -330,6 +358,7 @@ def scaling_section(run: Run) -> str:
         )
     else:
         out.append(note("No backend has both forward and reverse timings for the Jacobian grid."))
+    out.append(strategy_table(scaling, pairs))
     covered = {b for _, f, r in pairs for b in (f, r)}
     groups = [(label, [(f, "forward"), (r, "reverse")]) for label, f, r in pairs]
     for backend, group in plots.ok_timed(scaling).groupby("backend"):
@@ -500,7 +529,42 @@ def cost_section(run: Run) -> str:
         )
     else:
         out.append(note("No ratio_to_primal values recorded."))
+    out.append(net_ratio_table(rows))
     return "\n".join(out)
+
+
+def net_ratio_table(rows: pd.DataFrame) -> str:
+    """Per backend: its empty call, and derivative ÷ primal raw and net of that call."""
+    timed = rows[rows["empty_call_s"].notna()]
+    if timed.empty:
+        return note("No empty-call costs recorded (backends without prepare_empty).")
+    table = (
+        timed.groupby("backend")
+        .agg(
+            empty_call_s=("empty_call_s", "median"),
+            primal_s=("primal_s", "median"),
+            ratio_to_primal=("ratio_to_primal", "median"),
+            ratio_net=("ratio_net", "median"),
+            overhead_bound=("overhead_bound", lambda v: int((v.astype(str) == "True").sum())),
+            cases=("ratio_to_primal", "size"),
+        )
+        .reset_index()
+    )
+    formats = {
+        "empty_call_s": fmt_seconds,
+        "primal_s": fmt_seconds,
+        "ratio_to_primal": fmt_number,
+        "ratio_net": fmt_number,
+    }
+    return (
+        "<h3>Net of the per-call overhead</h3>"
+        "<p class='caption'>A compiled call costs something even when it does no work (an "
+        "empty jitted call, an empty tf.function). <b>ratio_net</b> = (derivative − empty "
+        "call) ÷ (primal − empty call): the work, not the dispatch. A case is "
+        "<b>overhead-bound</b> when its primal takes less than 10 empty calls: its raw ratio "
+        "then measures dispatch. Medians over this section's cases.</p>"
+        + frame_table(table, formats)
+    )
 
 
 def hessian_section(run: Run) -> str:
@@ -659,10 +723,16 @@ ALL_CASES_COLUMNS = (
     "iqr_s",
     "rounds",
     "ratio_to_primal",
+    "ratio_net",
+    "overhead_bound",
+    "strategy",
     "passes",
     "max_rel_error",
     "tolerance",
     "peak_bytes",
+    "prepare_s",
+    "wall_s",
+    "rss_peak_bytes",
     "message",
 )
 
@@ -683,6 +753,10 @@ def all_cases_section(run: Run) -> str:
         "step": lambda v: "" if missing(v) else f"{float(v):.0e}",
         "peak_bytes": fmt_bytes,
         "ratio_to_primal": fmt_number,
+        "ratio_net": fmt_number,
+        "prepare_s": fmt_seconds,
+        "wall_s": fmt_seconds,
+        "rss_peak_bytes": fmt_bytes,
     }
     formats = {k: v for k, v in formats.items() if k in frame.columns}
     return (
