@@ -1,0 +1,756 @@
+"""The benchmark harness: options, profiles, cases, measuring, statuses, run writing.
+
+Every suite (``benchmarks/bench_*.py``) turns its cases into records with the
+columns of :data:`toyad.results.CASE_COLUMNS` through one :class:`Harness`
+per pytest session; at session end the records become the ``toyad`` object
+of a pytest-benchmark JSON and the report is published. The pytest wiring
+(options, hooks, the ``toyad_harness`` fixture) is in the root ``conftest.py``.
+
+API for suites
+--------------
+``harness_of(config) -> Harness``
+    The session's harness (``config.stash``; also the ``toyad_harness`` fixture).
+``Harness.profile`` (:class:`Profile`), ``.timing`` (False under
+``--benchmark-disable``), ``.backend_names``, ``.problem_names``,
+``.entries()`` (selected backends as :class:`BackendEntry`, missing ones
+carrying the reason), ``.instance(problem, n, m)`` (seeded, cached).
+
+``Harness.run_case(benchmark, spec: CaseSpec)``
+    The whole life of one derivative case: backend lookup (not installed ->
+    unsupported; installed but failing to load -> error), ``supports()`` (no
+    -> unsupported), the time cap (a smaller size was too slow ->
+    skipped-too-slow), untimed ``prepare`` (UnsupportedOperation ->
+    unsupported, TooExpensive -> skipped-too-slow), one warm-up call (its
+    result is checked: max relative error against the problem's analytic
+    answer -> ok or wrong), then timing through ``benchmark.pedantic`` with
+    gc off, then the record. First calls carry one-off costs (kernels
+    compiled per shape, a pfor function built lazily), so the cap is judged
+    on the fastest timed round (load only adds time), or under
+    ``--benchmark-disable`` on a second call made when the first was over
+    the cap. A first call over
+    ``GUARANTEED_TIMEOUT_FACTOR`` x the cap is not repeated: it is the
+    case's only sample (the message says so; the benchmark fixture is then
+    left unused, its warning filtered in the suites). Any other exception
+    -> error; so is a jit/function adapter that runs f in Python during the
+    timed rounds (a retrace) or returns an array not yet computed (no sync).
+    ok passes, wrong and error fail the test, unsupported and
+    skipped-too-slow skip it; the record is kept whatever happens.
+    ``CaseSpec(suite, backend, problem, operation, mode="", n=None, m=None,
+    with_primal=False, budget_s=None)``: n/m None are the problem's
+    defaults, mode "" the backend's default; ``with_primal`` also times the
+    primal (``primal_s``, ``ratio_to_primal``).
+
+Lower-level pieces, for suites with their own kind of case (per-op, memory):
+``Harness.new_record(spec, benchmark) -> dict``;
+``Harness.first_call(benchmark, call) -> (result, seconds)`` (under
+``--benchmark-disable`` this is the benchmark's single run);
+``Harness.measure(benchmark, call, first_s) -> Timing`` (rounds chosen from
+the warm-up time so the case fits the profile's budget, min 3; gc disabled);
+``Timing.as_record()``; ``Harness.conclude(record, benchmark, status,
+message)`` appends the record and passes/fails/skips the test;
+``Harness.add_semantics(row)`` for the native-semantics table.
+
+Accuracy: :func:`max_rel_error` (``||a - b||_inf / max(||b||_inf, tiny)``, b
+the analytic truth) against :func:`tolerance_for` (1e-12 for exact methods,
+``toyad.numeric.TOLERANCE[method]`` for ``numeric-<method>`` backends,
+``HESSIAN_TOLERANCE`` for their Hessians, and for their jvp/vjp times the
+cancellation factor of the product, :func:`product_condition`).
+
+Time caps: :class:`SlowRegistry` skips a size when a smaller size (n' <= n
+and m' <= m) of the same backend/problem/operation/mode took longer than the
+profile's ``time_cap_s`` for one call, or when even the most optimistic
+extrapolation from measured smaller sizes (cost growing like n^2 m^2, n^3 for
+Hessians: ``GROWTH_EXPONENT``) exceeds ``GUARANTEED_TIMEOUT_FACTOR`` times the cap.
+
+Run: :func:`build_run` (the pytest-benchmark JSON plus ``toyad``: cases,
+semantics, environment, profile, started, duration_s, and beyond
+toyad.results: ``fits`` from :func:`scaling_fits` (log-log slopes of cost
+against n at m = 1 and against m at n = 1), ``tradeoffs`` from
+:func:`tradeoffs` (forward/reverse cost ratios on the grid's axes) and
+``native_log`` (where adapters normalised a framework's answer));
+:func:`write_run` publishes it with ``toyad.report.publish``."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from toyad import backends
+from toyad.backends.base import TooExpensive
+from toyad.bench import guard as guards
+from toyad.bench.accuracy import (
+    SEED,
+    ShapeMismatch,
+    directions,
+    max_rel_error,
+    product_condition,
+    reference,
+    status_for,
+    tolerance_for,
+)
+from toyad.bench.journal import Journal, read_journal
+from toyad.bench.limits import GUARANTEED_TIMEOUT_FACTOR, SlowRegistry
+from toyad.bench.measure import (
+    CallCounter,
+    Timing,
+    _is_sync_pending,
+    choose_rounds,
+    gc_paused,
+)
+from toyad.bench.profiles import Profile
+from toyad.bench.selection import SelectionError
+from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, SEMANTICS_COLUMNS, STATUSES
+
+# A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
+# The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
+DEFAULT_MAX_RSS_GIB = 3.5
+# Warm-up: untimed calls until two successive ones agree within this fraction.
+SETTLE_TOLERANCE = 0.25
+MAX_WARMUP_CALLS = 10
+# Derivative / primal is dispatch, not work, when the primal is within this many empty calls.
+OVERHEAD_BOUND_FACTOR = 10.0
+
+# Largest n the size sweeps give a problem, with the reason.
+SWEEP_MAX_N: dict[str, tuple[int, str]] = {
+    "determinant": (
+        25,
+        "expansion by minors: the graph grows like k·2^k; past k = 5 (n = 25) a jit "
+        "compile alone takes minutes (11.6 s at k = 6 for jax-jit's Hessian)",
+    ),
+}
+
+# Operations a problem must be scalar-valued for.
+SCALAR_ONLY = ("gradient", "hessian")
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one test measures. n/m None: the problem's default sizes. mode "": the default."""
+
+    suite: str
+    backend: str
+    problem: str
+    operation: str
+    mode: str = ""
+    n: int | None = None
+    m: int | None = None
+    with_primal: bool = False  # also time the primal (ratio_to_primal)
+    budget_s: float | None = None  # None: the profile's budget
+
+    @property
+    def id(self) -> str:
+        parts = [self.backend, self.problem, self.operation]
+        if self.mode:
+            parts.append(self.mode)
+        if self.n is not None:
+            parts.append(f"n{self.n}")
+        if self.m is not None:
+            parts.append(f"m{self.m}")
+        return "-".join(parts)
+
+    @property
+    def group(self) -> str:
+        size = "" if self.n is None and self.m is None else f" n={self.n} m={self.m}"
+        return f"{self.suite}: {self.problem} {self.operation}{size}"
+
+
+@dataclass
+class BackendEntry:
+    """A selected backend: the instance, or why there is none."""
+
+    name: str
+    backend: backends.Backend | None
+    reason: str = ""
+    broken: bool = False  # registered and installed, but failed to load (an error, not a skip)
+
+    def modes(self, operation: str, both: bool = False) -> tuple[str, ...]:
+        """Modes to make cases for: the backend's own.
+
+        With ``both``, forward and reverse are added (as unsupported cases)
+        when the backend has only one of them, or none: not for a backend
+        whose modes are neither (the analytic baseline's "analytic").
+        """
+        own = list(self.backend.capabilities.get(operation, ())) if self.backend else []
+        if both and (not own or set(own) & set(backends.MODES)):
+            own += [mode for mode in backends.MODES if mode not in own]
+        return tuple(own) or ("",)
+
+
+def _family_of_missing(name: str) -> str:
+    try:
+        module = backends.spec(name).module
+    except backends.UnknownBackend:
+        return ""
+    return {"toys": "toy", "tensor": "toy", "peers": "peer"}.get(module, module)
+
+
+INSTANCE_CACHE_BYTES = 64 << 20
+
+
+def _instance_bytes(inst: Any) -> int:
+    arrays = [inst.x, *(v for v in inst.consts.values() if isinstance(v, np.ndarray))]
+    return sum(int(a.nbytes) for a in arrays)
+
+
+def blank_record(**fields: Any) -> dict[str, Any]:
+    unknown = set(fields) - set(CASE_COLUMNS) - set(EXTRA_CASE_FIELDS)
+    if unknown:
+        raise KeyError(f"not case columns: {sorted(unknown)}")
+    record = dict.fromkeys(CASE_COLUMNS)
+    record.update(fields)
+    return record
+
+
+@dataclass
+class Harness:
+    """Per-session state: options, profile, records, caches."""
+
+    profile: Profile
+    backend_names: list[str]
+    problem_names: list[str]
+    timing: bool = True
+    report_dir: Path | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    start_clock: float = field(default_factory=time.perf_counter)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    semantics: list[dict[str, Any]] = field(default_factory=list)
+    published: Path | None = None
+    publish_error: str | None = None
+    max_rss_bytes: int | None = None  # the memory limit per case (None: none)
+    hard_limit_s: float | None = None  # None: the profile's (HARD_LIMIT_FACTOR x its cap)
+    run_folder: Path | None = None  # where the journal goes (None: no journal)
+    resumed: set[str] = field(default_factory=set)  # node ids recorded by the resumed run
+
+    def __post_init__(self) -> None:
+        self.slow = SlowRegistry(self.profile.time_cap_s)
+        self._entries: dict[str, BackendEntry] = {}
+        self._instances: dict[tuple, Any] = {}
+        self._primal: dict[tuple, float] = {}
+        self._empty: dict[str, float | None] = {}
+        self.guard = guards.Guard(self.max_rss_bytes)
+        self.journal: Journal | None = None
+        self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
+        self.current_nodeid = ""
+        self.resumed_from: str | None = None
+
+    # -- the journal ------------------------------------------------------------
+    def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
+        """Start journaling into ``folder`` (a new run: write the header first)."""
+        self.run_folder = Path(folder)
+        self.journal = Journal(self.run_folder)
+        if header:
+            self.journal.write("header", **header)
+
+    def resume(self, folder: Path) -> int:
+        """Continue the run journaled in ``folder``: its finished items count as done.
+
+        Rows of items that never finished are dropped (they run again); the
+        time-cap registry is refilled from the kept records. Returns the number
+        of cases carried over.
+        """
+        contents = read_journal(folder)
+        profile = contents.header.get("profile")
+        if profile and profile != self.profile.name:
+            raise SelectionError(
+                f"cannot resume {folder}: it ran the {profile!r} profile, this run asks for "
+                f"{self.profile.name!r}"
+            )
+        self.records.extend(contents.cases)
+        self.semantics.extend(contents.semantics)
+        self.resumed = set(contents.done)
+        self.resumed_from = str(folder)
+        for record in contents.cases:
+            self._renote(record)
+        self.open_journal(folder, {})
+        if contents.dropped:  # say in the journal what the resumed run left out
+            self.journal.write("resume", dropped=contents.dropped, torn=contents.torn_lines)
+        return len(contents.cases)
+
+    def _renote(self, record: dict[str, Any]) -> None:
+        """Feed a carried-over record to the time-cap registry as if just measured."""
+        if record.get("suite") in ("per-op", "memory", "step-sweep"):
+            return
+        key = (
+            record.get("backend"),
+            record.get("problem"),
+            record.get("operation"),
+            record.get("mode"),
+        )
+        n, m = record.get("n"), record.get("m")
+        if n is None or m is None:
+            return
+        if record.get("status") in ("skipped-too-slow", "skipped-too-large") and not str(
+            record.get("message", "")
+        ).startswith("skipped:"):
+            self.slow.note(key, n, m, math.inf)
+        elif record.get("min_s") is not None:
+            self.slow.note(key, n, m, float(record["min_s"]))
+
+    def item_done(self, nodeid: str) -> None:
+        if self.journal is not None:
+            self.journal.write("done", nodeid=nodeid)
+
+    def close_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def _journal_now(self) -> None:
+        if self.journal is None and self.journal_opener is not None:
+            opener, self.journal_opener = self.journal_opener, None
+            opener()
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Keep a case record (and journal it at once)."""
+        self.records.append(record)
+        self._journal_now()
+        if self.journal is not None:
+            self.journal.write("case", nodeid=self.current_nodeid, record=record)
+
+    @property
+    def case_limit_s(self) -> float:
+        return self.hard_limit_s or self.profile.hard_limit_s
+
+    def run_budget_left(self) -> float:
+        return self.profile.run_budget_s - (time.perf_counter() - self.start_clock)
+
+    # -- what is selected ---------------------------------------------------
+    @property
+    def has_results(self) -> bool:
+        """Anything to write: case records or semantics rows."""
+        return bool(self.records or self.semantics)
+
+    def entry(self, name: str) -> BackendEntry:
+        if name not in self._entries:
+            try:
+                self._entries[name] = BackendEntry(name, backends.get(name))
+            except backends.MissingFramework as exc:
+                self._entries[name] = BackendEntry(name, None, f"not installed: {exc}")
+            except Exception as exc:  # a backend that fails to load must not stop the rest
+                self._entries[name] = BackendEntry(
+                    name, None, f"failed to load: {type(exc).__name__}: {exc}", broken=True
+                )
+        return self._entries[name]
+
+    def entries(self) -> list[BackendEntry]:
+        return [self.entry(name) for name in self.backend_names]
+
+    def problems(self) -> list[Any]:
+        from toyad import problems
+
+        return [problems.get(name) for name in self.problem_names]
+
+    def scalable_scalar_problems(self, sizes: Sequence[int], limit: int | None) -> list[Any]:
+        """Selected scalar problems whose n is free; those accepting every size first."""
+        pool = [p for p in self.problems() if p.scalar and "n" in p.scales]
+        pool.sort(key=lambda p: not all(self.allows(p.name, n) for n in sizes))
+        return pool if limit is None else pool[:limit]
+
+    def allows(self, problem: str, n: int | None = None, m: int | None = None) -> bool:
+        """Whether the problem accepts these sizes (e.g. determinant needs n = k²)
+        and the sweeps take them (``SWEEP_MAX_N``)."""
+        from toyad import problems
+
+        if n is not None and n > SWEEP_MAX_N.get(problem, (n, ""))[0]:
+            return False
+        try:
+            problems.get(problem).sizes(n, m)
+        except ValueError:
+            return False
+        return True
+
+    def instance(self, problem: str, n: int | None, m: int | None) -> Any:
+        """The seeded instance (cached; the cache holds at most INSTANCE_CACHE_BYTES of
+        arrays, least recently used first out: instances are cheap to rebuild, equal)."""
+        key = (problem, n, m)
+        if key in self._instances:
+            self._instances[key] = self._instances.pop(key)  # most recently used last
+            return self._instances[key]
+        from toyad import problems
+
+        sizes = {k: v for k, v in (("n", n), ("m", m)) if v is not None}
+        inst = problems.get(problem).instance(**sizes, seed=SEED)
+        self._instances[key] = inst
+        while len(self._instances) > 1 and (
+            sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
+        ):
+            self._instances.pop(next(iter(self._instances)))
+        return inst
+
+    # -- records --------------------------------------------------------------
+    def new_record(self, spec: CaseSpec, benchmark: Any = None) -> dict[str, Any]:
+        return blank_record(
+            suite=spec.suite,
+            backend=spec.backend,
+            problem=spec.problem,
+            operation=spec.operation,
+            mode=spec.mode,
+            n=spec.n,
+            m=spec.m,
+            nodeid=getattr(benchmark, "fullname", None),
+        )
+
+    def conclude(
+        self, record: dict[str, Any], benchmark: Any, status: str, message: str = ""
+    ) -> None:
+        """Keep the record; then pass (ok), fail (wrong, error) or skip the test."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; statuses are {STATUSES}")
+        record["status"], record["message"] = status, message
+        self.add_record(record)
+        if benchmark is not None:
+            benchmark.extra_info.update({k: v for k, v in record.items() if v is not None})
+        if status in ("unsupported", "skipped-too-slow"):
+            pytest.skip(f"{status}: {message}")
+        if status in ("wrong", "error"):
+            pytest.fail(
+                f"{status}: {record['backend']} {record['problem']} "
+                f"{record['operation']} {record['mode']}: {message}",
+                pytrace=False,
+            )
+
+    def add_semantics(self, row: dict[str, Any]) -> None:
+        kept = {c: row.get(c) for c in SEMANTICS_COLUMNS}
+        self.semantics.append(kept)
+        self._journal_now()
+        if self.journal is not None:
+            self.journal.write("semantics", nodeid=self.current_nodeid, row=kept)
+
+    # -- measuring ------------------------------------------------------------
+    def first_call(self, benchmark: Any, call: Callable[[], Any]) -> tuple[Any, float]:
+        """The warm-up call: untimed by pytest-benchmark when timing, its only run when not."""
+        start = time.perf_counter()
+        result = call() if self.timing else benchmark.pedantic(call, rounds=1, iterations=1)
+        return result, time.perf_counter() - start
+
+    def measure(
+        self, benchmark: Any, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
+        """Time ``call`` with benchmark.pedantic, gc off, rounds from the warm-up time.
+
+        A warm-up over the cap gets one pedantic round; if that round shows the
+        warm-up was a one-off (the round itself within the cap), the remaining
+        rounds are timed here the same way (gc off), and the statistics come
+        from those rounds.
+        """
+        budget = self.profile.budget_s if budget_s is None else budget_s
+        cap = self.profile.time_cap_s
+        rounds, iterations = choose_rounds(first_s, budget, self.profile, cap)
+        with gc_paused():
+            benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+        st = benchmark.stats.stats
+        timing = Timing(
+            st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
+        )
+        if first_s > cap and timing.median_s <= cap:
+            timing = self.own_timing(call, timing.median_s, budget)
+            benchmark.extra_info["rounds_timed_by"] = "toyad (pytest-benchmark holds one round)"
+        return timing
+
+    def own_timing(
+        self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
+        """Time ``call`` here, with the same round policy and gc off as :meth:`measure`."""
+        budget = self.profile.budget_s if budget_s is None else budget_s
+        rounds, iterations = choose_rounds(first_s, budget, self.profile)
+        samples = []
+        with gc_paused():
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(iterations):
+                    call()
+                samples.append((time.perf_counter() - start) / iterations)
+        q1, q3 = np.percentile(samples, [25, 75])
+        return Timing(
+            median_s=float(np.median(samples)),
+            min_s=float(np.min(samples)),
+            mean_s=float(np.mean(samples)),
+            iqr_s=float(q3 - q1),
+            stddev_s=float(np.std(samples, ddof=1)) if len(samples) > 1 else 0.0,
+            rounds=len(samples),
+            iterations=iterations,
+            samples=samples,
+        )
+
+    def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
+        """The primal's median in ``backend`` at this size (measured once per run)."""
+        key = (backend.name, problem, inst.n, inst.m)
+        if key not in self._primal and self.timing:
+            try:
+                call = backend.prepare("primal", inst.f, inst.x)
+                start = time.perf_counter()
+                call()
+                first = time.perf_counter() - start
+                self._primal[key] = self.own_timing(call, first).median_s
+            except Exception:
+                return None
+        return self._primal.get(key)
+
+    def empty_call_seconds(self, backend: backends.Backend, x: np.ndarray) -> float | None:
+        """Median time of the backend's empty prepared call (its per-call overhead), once a run."""
+        if backend.name not in self._empty and self.timing:
+            prepare_empty = getattr(backend, "prepare_empty", None)
+            self._empty[backend.name] = None
+            if prepare_empty is not None:
+                try:
+                    call = prepare_empty(x)
+                    start = time.perf_counter()
+                    call()
+                    first = time.perf_counter() - start
+                    settled, _ = self.settle(call, first, self.profile.budget_s)
+                    self._empty[backend.name] = self.own_timing(call, settled).median_s
+                except Exception:
+                    self._empty[backend.name] = None
+        return self._empty.get(backend.name)
+
+    def settle(self, call: Callable[[], Any], first_s: float, budget_s: float) -> tuple[float, int]:
+        """Untimed calls after the first until two successive ones agree (within
+        SETTLE_TOLERANCE), at most MAX_WARMUP_CALLS calls or ``budget_s`` seconds
+        after the first. Returns (the settled call time, calls made in all)."""
+        times = [first_s]
+        spent = 0.0
+        with gc_paused():
+            while len(times) < MAX_WARMUP_CALLS:
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+                spent += times[-1]
+                a, b = times[-2], times[-1]
+                if abs(a - b) <= SETTLE_TOLERANCE * min(a, b) or spent >= budget_s:
+                    break
+        return min(times[-2:]), len(times)
+
+    # -- one derivative case -------------------------------------------------
+    def run_case(self, benchmark: Any, spec: CaseSpec) -> dict[str, Any]:
+        """Run one case to its status (see the module docstring); returns its record.
+
+        The case runs under the guard's hard limits (HARD_LIMIT_FACTOR x the time
+        cap, the memory limit): past either it is stopped and recorded
+        skipped-too-slow / skipped-too-large, and larger sizes of the same
+        case are skipped. Past the profile's run budget, cases are recorded
+        skipped-too-slow without running.
+        """
+        benchmark.group = spec.group
+        record = self.new_record(spec, benchmark)
+        if self.timing and self.run_budget_left() <= 0:  # the test command runs everything
+            message = (
+                f"not run: the {self.profile.name} profile's run budget of "
+                f"{self.profile.run_budget_s:g} s is spent"
+            )
+            self.conclude(record, benchmark, "skipped-too-slow", message)
+            return record
+        guards.reset_peak()
+        rss_before = guards.rss_bytes()
+        case_start = time.perf_counter()
+        try:
+            with self.guard.limits(self.case_limit_s, spec.id):
+                status, message = self._run(benchmark, spec, record)
+        except guards.CaseAborted as exc:
+            status = "skipped-too-slow" if exc.kind == "time" else "skipped-too-large"
+            message = exc.reason
+            key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
+            if record.get("n") is not None and record.get("m") is not None:
+                self.slow.note(key, record["n"], record["m"], math.inf)
+            del exc
+            guards.release_memory()
+        except Exception as exc:  # a failure outside the backend still leaves a record
+            status, message = "error", f"harness: {type(exc).__name__}: {exc}"
+        record["wall_s"] = time.perf_counter() - case_start
+        peak = guards.peak_rss_bytes()
+        record["rss_peak_bytes"] = peak
+        if record.get("n") is not None and record.get("m") is not None:
+            key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
+            self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
+        entry = self._entries.get(spec.backend)
+        release = getattr(entry.backend, "release", None) if entry and entry.backend else None
+        if release is not None:
+            with contextlib.suppress(Exception):
+                release()
+        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+            guards.release_memory()
+        self.conclude(record, benchmark, status, message)
+        return record
+
+    def _run(self, benchmark: Any, spec: CaseSpec, record: dict[str, Any]) -> tuple[str, str]:
+        entry = self.entry(spec.backend)
+        if entry.backend is None:
+            record["family"] = _family_of_missing(spec.backend)
+            return ("error" if entry.broken else "unsupported"), entry.reason
+        b = entry.backend
+        record.update(family=b.family, variant=b.variant)
+        op = spec.operation
+        if not b.supports(op, spec.mode or None):
+            modes = b.capabilities.get(op)
+            why = f"modes: {', '.join(modes)}" if modes else "operation not offered"
+            what = f"{op} ({spec.mode})" if spec.mode else op
+            return "unsupported", f"{b.name} does not support {what}; {why}"
+        mode = spec.mode or b.default_mode(op)
+        record["mode"] = mode
+        strategy = getattr(b, "strategy", None)
+        if strategy is not None:
+            with contextlib.suppress(Exception):
+                record["strategy"] = strategy(op, mode)
+
+        inst = self.instance(spec.problem, spec.n, spec.m)
+        n, m = inst.n, inst.m
+        record.update(n=n, m=m, passes=b.passes(op, mode, n, m))
+        if op in SCALAR_ONLY and not inst.scalar:
+            return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
+        key = (b.name, spec.problem, op, mode)
+        too_slow = self.slow.verdict(key, n, m)
+        if too_slow:
+            return "skipped-too-slow", too_slow
+        if self.max_rss_bytes:
+            too_large = self.slow.memory_verdict(key, n, m, self.max_rss_bytes - guards.rss_bytes())
+            if too_large:
+                return "skipped-too-large", too_large
+
+        v, u = directions(n, m, inst.scalar)
+        expected = reference(inst, op, v, u)
+        if expected is None:
+            return "unsupported", f"problem {spec.problem} has no analytic {op} to check against"
+        tolerance = tolerance_for(b.name, spec.problem, op, inst)
+        if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
+            tolerance *= product_condition(inst, op, v, u)
+        record["tolerance"] = tolerance
+
+        counter = CallCounter(inst.f)
+        start = time.perf_counter()
+        try:
+            call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
+        except backends.UnsupportedOperation as exc:
+            return "unsupported", str(exc)
+        except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
+            self.slow.note(key, n, m, math.inf)
+            return "skipped-too-slow", str(exc)
+        except Exception as exc:
+            return "error", f"prepare raised {type(exc).__name__}: {exc}"
+        record["prepare_s"] = time.perf_counter() - start
+        calls_before_warmup = counter.calls
+        try:
+            native, first_s = self.first_call(benchmark, call)
+            if _is_sync_pending(native):
+                return "error", "the prepared call returned before its result was computed"
+            result = b.to_numpy(native)
+        except TooExpensive as exc:
+            self.slow.note(key, n, m, math.inf)
+            return "skipped-too-slow", str(exc)
+        except Exception as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+        benchmark.extra_info["first_call_s"] = first_s
+        benchmark.extra_info["f_calls_first_call"] = counter.calls - calls_before_warmup
+
+        try:
+            error = max_rel_error(result, expected)
+        except ShapeMismatch as exc:
+            return "wrong", str(exc)
+        record["max_rel_error"] = error
+        status = status_for(error, tolerance)
+        message = (
+            "" if status == "ok" else f"max relative error {error:.3g} over tolerance {tolerance:g}"
+        )
+
+        # A first call may carry one-off costs (eager kernels compiled per shape, a
+        # lazily built pfor function): over the cap, a second call says what a call costs.
+        cap = self.profile.time_cap_s
+        steady_s = first_s
+        hard_limit = GUARANTEED_TIMEOUT_FACTOR * cap
+        budget = spec.budget_s if spec.budget_s is not None else self.profile.budget_s
+        record["warmup_calls"] = 1
+        if first_s > hard_limit:  # ADBench's hard timeout: no second call
+            if self.timing:
+                record.update(
+                    median_s=first_s, min_s=first_s, mean_s=first_s, iqr_s=0.0,
+                    stddev_s=0.0, rounds=1, gc="on" if gc.isenabled() else "off",
+                    samples_s=[first_s],
+                )  # fmt: skip
+            note = (
+                f"timed once: the first call took {first_s:.3g} s, over the {hard_limit:g} s "
+                "hard limit (one-off first-call costs included)"
+            )
+            message = f"{message}; {note}" if message else note
+        elif first_s > cap and not self.timing:  # (when timing, measure() confirms it)
+            try:
+                start = time.perf_counter()
+                call()
+                steady_s = time.perf_counter() - start
+            except Exception as exc:
+                return "error", f"second call: {type(exc).__name__}: {exc}"
+            benchmark.extra_info["second_call_s"] = steady_s
+        elif self.timing:  # warm up until successive calls agree; rounds from the settled time
+            try:
+                steady_s, record["warmup_calls"] = self.settle(call, first_s, budget)
+            except Exception as exc:
+                return "error", f"warm-up call: {type(exc).__name__}: {exc}"
+
+        if self.timing and first_s <= hard_limit:
+            calls_before_timing = counter.calls
+            try:
+                timing = self.measure(benchmark, call, steady_s, budget)
+            except Exception as exc:
+                return "error", f"while timing: {type(exc).__name__}: {exc}"
+            record.update(timing.as_record())
+            steady_s = timing.min_s  # the cap is judged on the fastest round: noise only adds
+            traced = counter.calls - calls_before_timing
+            benchmark.extra_info["f_calls_timed"] = traced
+            if b.variant in ("jit", "function", "xla", "compile") and traced:
+                return "error", (
+                    f"f ran {traced} times in Python during {timing.rounds} timed rounds: "
+                    f"the {b.variant} adapter retraces, so timings include tracing"
+                )
+            if spec.with_primal:
+                primal = self.primal_seconds(b, inst, spec.problem)
+                record["primal_s"] = primal
+                if primal:
+                    record["ratio_to_primal"] = timing.median_s / primal
+                    self._net_ratio(record, b, inst.x, timing.median_s, primal)
+            if op == "primal":
+                self._primal[(b.name, spec.problem, n, m)] = timing.median_s
+                record.update(primal_s=timing.median_s, ratio_to_primal=1.0)
+        del call
+        self.slow.note(key, n, m, steady_s)
+        if steady_s > cap:
+            note = f"one call took {steady_s:.3g} s, over the {cap:g} s cap: larger sizes skipped"
+            message = f"{message}; {note}" if message else note
+        return status, message
+
+    def _net_ratio(
+        self,
+        record: dict[str, Any],
+        b: backends.Backend,
+        x: np.ndarray,
+        median: float,
+        primal: float,
+    ) -> None:
+        """ratio_net = (derivative - empty call) / (primal - empty call); overhead_bound when
+        the primal is within OVERHEAD_BOUND_FACTOR empty calls (the ratio is then dispatch)."""
+        empty = self.empty_call_seconds(b, x)
+        if empty is None:
+            return
+        record["empty_call_s"] = empty
+        record["overhead_bound"] = bool(primal < OVERHEAD_BOUND_FACTOR * empty)
+        if primal > empty and median > empty:
+            record["ratio_net"] = (median - empty) / (primal - empty)
+
+
+HARNESS = pytest.StashKey[Harness]()
+
+
+def harness_of(config: Any) -> Harness:
+    """The session's harness (set up by the root conftest's pytest_configure)."""
+    try:
+        return config.stash[HARNESS]
+    except KeyError:
+        raise RuntimeError(
+            "the toyad harness is not configured: run the suites through the root conftest.py"
+        ) from None

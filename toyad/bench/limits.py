@@ -1,0 +1,75 @@
+"""Time and memory caps predicted from smaller sizes: skip what cannot fit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+GUARANTEED_TIMEOUT_FACTOR = 8.0
+# Worst cost growth per size axis, for extrapolating to a size not yet run: a
+# dense Jacobian costs ~n passes of an O(nm) primal (n^2 m); a Hessian ~n^2
+# column passes of an O(n) primal for nested forward mode (n^3).
+GROWTH_EXPONENT = {"hessian": 3.0}
+
+
+class SlowRegistry:
+    """Per key (backend, problem, operation, mode): one-call times by size, and the cap."""
+
+    def __init__(self, cap_s: float, factor: float = GUARANTEED_TIMEOUT_FACTOR):
+        self.cap_s, self.factor = cap_s, factor
+        self._times: dict[tuple, list[tuple[int, int, float]]] = defaultdict(list)
+        self._bytes: dict[tuple, list[tuple[int, int, int]]] = defaultdict(list)
+
+    def note(self, key: tuple, n: int, m: int, seconds: float) -> None:
+        self._times[key].append((n, m, seconds))
+
+    def note_memory(self, key: tuple, n: int, m: int, grown_bytes: int) -> None:
+        """How far the case drove the resident set above where it started."""
+        self._bytes[key].append((n, m, int(grown_bytes)))
+
+    def memory_verdict(self, key: tuple, n: int, m: int, available: int) -> str | None:
+        """Why (n, m) should be skipped-too-large, or None: the nearest smaller size that
+        grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled linearly in n·m (n² for
+        Hessians), would need more than ``available``."""
+        grown = [
+            (n0, m0, b)
+            for n0, m0, b in self._bytes.get(key, ())
+            if n0 <= n and m0 <= m and (n0, m0) != (n, m) and b >= MEMORY_NOTICE_BYTES
+        ]
+        if not grown:
+            return None
+        n0, m0, b = max(grown, key=lambda p: (p[0] * p[1], p[2]))
+        scale = (n / n0) ** 2 if key[2:3] == ("hessian",) else (n * m) / (n0 * m0)
+        predicted = b * scale
+        if predicted > available:
+            return (
+                f"skipped: n={n0}, m={m0} grew the resident set by {b / 2**30:.2f} GiB; "
+                f"scaled to this size {predicted / 2**30:.2f} GiB, over the "
+                f"{max(available, 0) / 2**30:.2f} GiB left under the memory limit"
+            )
+        return None
+
+    def verdict(self, key: tuple, n: int, m: int) -> str | None:
+        """Why (n, m) should be skipped-too-slow, or None to run it."""
+        smaller = [
+            (n0, m0, t)
+            for n0, m0, t in self._times.get(key, ())
+            if n0 <= n and m0 <= m and (n0, m0) != (n, m)
+        ]
+        for n0, m0, t in smaller:
+            if t > self.cap_s:
+                return (
+                    f"skipped: the smaller size n={n0}, m={m0} already took {t:.3g} s "
+                    f"per call, over the {self.cap_s:g} s cap"
+                )
+        if smaller:
+            k = GROWTH_EXPONENT.get(key[2] if len(key) > 2 else "", 2.0)
+            predicted = min(t * (n / n0) ** k * (m / m0) ** k for n0, m0, t in smaller)
+            if predicted > self.factor * self.cap_s:
+                return (
+                    f"skipped: extrapolated from smaller sizes to at least {predicted:.3g} s "
+                    f"per call, over {self.factor:g} x the {self.cap_s:g} s cap"
+                )
+        return None
+
+
+MEMORY_NOTICE_BYTES = 32 << 20

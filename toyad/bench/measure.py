@@ -1,0 +1,125 @@
+"""Measuring: rounds from the warm-up time, gc paused, call counting, timings."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from toyad.bench.profiles import Profile
+
+
+def compact_samples(samples: Iterable[float]) -> list[float]:
+    """Per-round seconds rounded to 5 significant digits (the journal stays small)."""
+    return [float(f"{float(t):.5g}") for t in samples]
+
+
+@dataclass
+class Timing:
+    median_s: float
+    min_s: float
+    mean_s: float
+    iqr_s: float
+    stddev_s: float
+    rounds: int
+    iterations: int
+    samples: list[float] = field(default_factory=list)
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "samples_s": compact_samples(self.samples),
+            "median_s": self.median_s,
+            "min_s": self.min_s,
+            "mean_s": self.mean_s,
+            "iqr_s": self.iqr_s,
+            "stddev_s": self.stddev_s,
+            "rounds": self.rounds,
+            "gc": "off",
+        }
+
+
+def choose_rounds(
+    first_s: float, budget_s: float, profile: Profile, cap_s: float | None = None
+) -> tuple[int, int]:
+    """(rounds, iterations) from the warm-up time: rounds x iterations x t ~ budget, rounds >= min.
+
+    Calls shorter than ``min_round_s`` are batched so one round lasts about
+    that long (timer noise); a call over the cap gets a single round.
+    """
+    t = max(first_s, 1e-9)
+    if cap_s is not None and t > cap_s:
+        return 1, 1
+    iterations = max(1, math.ceil(profile.min_round_s / t))
+    rounds = int(budget_s / (t * iterations))
+    return max(profile.min_rounds, min(profile.max_rounds, rounds)), iterations
+
+
+def _is_sync_pending(result: Any) -> bool:
+    """True if ``result`` is an array that reports itself not yet computed (async dispatch)."""
+    is_ready = getattr(result, "is_ready", None)
+    if callable(is_ready):
+        try:
+            return not bool(is_ready())
+        except Exception:
+            return False
+    return False
+
+
+class CallCounter:
+    """Counts Python calls of a problem's f(xp, x), also through ``f.bind(xp)``.
+
+    A traced adapter (jit, tf.function) runs f in Python only while tracing,
+    an eager one on every call: counting during the timed rounds shows a
+    retrace. The counting function is a ``ProblemFunction`` of the same
+    instance, so adapters see the same interface (``f.instance``, ``f.bind``).
+    """
+
+    def __init__(self, f: Any):
+        from toyad.problems import ProblemFunction
+
+        self.calls = 0
+        counter = self
+
+        class Counting(ProblemFunction):
+            def __call__(self, xp: Any, x: Any) -> Any:
+                counter.calls += 1
+                return f(xp, x)
+
+            def bind(self, xp: Any) -> Callable[[Any], Any]:
+                bound = f.bind(xp)
+
+                @functools.wraps(bound)
+                def counted(x: Any) -> Any:
+                    counter.calls += 1
+                    return bound(x)
+
+                return counted
+
+        self.f = Counting(f.instance)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """gc off for the timed region (young generations collected first), restored after."""
+    was_enabled = gc.isenabled()
+    gc.collect(1)  # the young generations: cheap; old ones are frozen (freeze_heap)
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def freeze_heap() -> None:
+    """Collect once, then move every live object out of the collector's sight (gc.freeze).
+
+    With the frameworks loaded a full collection takes ~0.5 s here; frozen,
+    the collections between cases only scan what the cases create.
+    """
+    gc.collect()
+    gc.freeze()

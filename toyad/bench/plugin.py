@@ -1,0 +1,221 @@
+"""The toyad pytest plugin: options, the ``toyad_harness`` fixture, run journal and report.
+
+Registered through the ``pytest11`` entry point (as pytest-benchmark is), so
+it is active wherever toyad is installed:
+
+    pytest benchmarks --benchmark-only                 # quick profile, report in reports/
+    pytest bench_mine.py --benchmark-only --profile full --backends 'jax-*,tensor'
+    pytest tests benchmarks --benchmark-disable        # each case once: accuracy as tests
+
+Options: ``--backends`` and ``--problems`` (comma-separated names or fnmatch
+globs; a pattern naming nothing is a usage error listing the known names),
+``--profile quick|full``, ``--report-dir`` (default ``reports/`` under the
+rootdir; under ``--benchmark-disable`` a report is written only if it is
+given), ``--resume RUN``, ``--hard-limit-s``, ``--max-rss-gib``.
+pytest-benchmark's own options keep working; its JSON (``--benchmark-json``,
+``--benchmark-save``) carries the ``toyad`` object too.
+
+In a pytest run that records no toyad case the plugin does nothing: no run
+folder, no journal, no report (the folder is made at the first record).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import pytest
+
+from toyad import backends
+from toyad.bench.environment import environment
+from toyad.bench.harness import (
+    DEFAULT_MAX_RSS_GIB,
+    HARNESS,
+    Harness,
+    harness_of,
+)
+from toyad.bench.journal import JOURNAL_NAME
+from toyad.bench.measure import freeze_heap
+from toyad.bench.profiles import DEFAULT_PROFILE, PROFILES
+from toyad.bench.publish import (
+    build_run,
+    failing_line,
+    start_journal,
+    summary_line,
+    toyad_object,
+    write_run,
+)
+from toyad.bench.selection import SelectionError, select_names
+
+EXPLICIT_REPORT_DIR = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("toyad", "toyad benchmark harness")
+    group.addoption(
+        "--backends",
+        default=None,
+        help="comma-separated backend names or globs (e.g. 'jax-*,tensor'); default: all",
+    )
+    group.addoption(
+        "--problems",
+        default=None,
+        help="comma-separated problem names or globs; default: all",
+    )
+    group.addoption(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        choices=sorted(PROFILES),
+        help="quick (default: small grid, minutes) or full (the whole grid)",
+    )
+    group.addoption(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue the run journaled in the folder RUN (one that was killed or "
+        "stopped): items it finished are not run again; the report is completed there",
+    )
+    group.addoption(
+        "--max-rss-gib",
+        type=float,
+        default=float(os.environ.get("TOYAD_MAX_RSS_GIB", DEFAULT_MAX_RSS_GIB)),
+        help="stop a case that drives the process's resident memory past this many GiB "
+        "(recorded skipped-too-large); default %(default)s (TOYAD_MAX_RSS_GIB)",
+    )
+    group.addoption(
+        "--hard-limit-s",
+        type=float,
+        default=None,
+        help="stop a case (prepare, warm-up, rounds) after this many seconds, recorded "
+        "skipped-too-slow; default: 20 x the profile's time cap",
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        help="where run folders and 'latest' go (default: reports/; under "
+        "--benchmark-disable no report is written unless this is given)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from toyad import problems
+
+    try:
+        backend_names = select_names(config.getoption("backends"), backends.names(), "backend")
+        problem_names = select_names(config.getoption("problems"), problems.names(), "problem")
+    except SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = config.getoption("report_dir")
+    resume = config.getoption("resume")
+    config.stash[EXPLICIT_REPORT_DIR] = report_dir is not None or resume is not None
+    max_rss = config.getoption("max_rss_gib")
+    h = Harness(
+        profile=PROFILES[config.getoption("profile")],
+        backend_names=backend_names,
+        problem_names=problem_names,
+        report_dir=Path(report_dir) if report_dir else Path(config.rootpath) / "reports",
+        max_rss_bytes=int(max_rss * 2**30) if max_rss and max_rss > 0 else None,
+        hard_limit_s=config.getoption("hard_limit_s"),
+    )
+    if resume is not None:
+        folder = Path(resume)
+        if not (folder / JOURNAL_NAME).is_file():
+            raise pytest.UsageError(f"--resume {resume}: no run journal (journal.jsonl) there")
+        try:
+            h.resume(folder)
+        except SelectionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[HARNESS] = h
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    bench = getattr(config, "_benchmarksession", None)
+    h = harness_of(config)
+    h.timing = not (bench is None or bench.disabled)
+    if h.journal is None and (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+        root = Path(config.rootpath)
+        h.journal_opener = lambda: start_journal(h, root)  # at the first record, not before
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A resumed run does not run again what its journal says finished."""
+    h = harness_of(config)
+    if not h.resumed:
+        return
+    done = [item for item in items if item.nodeid in h.resumed]
+    if done:
+        config.hook.pytest_deselected(items=done)
+        items[:] = [item for item in items if item.nodeid not in h.resumed]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    h = harness_of(item.config)
+    h.current_nodeid = item.nodeid
+    yield
+    h.item_done(item.nodeid)
+    h.current_nodeid = ""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # only when harness cases will run: the unit tests keep the ordinary collector
+    if any("toyad_harness" in getattr(item, "fixturenames", ()) for item in session.items):
+        freeze_heap()
+
+
+@pytest.fixture
+def toyad_harness(request: pytest.FixtureRequest) -> Harness:
+    """The session's harness (options, profile, records)."""
+    return harness_of(request.config)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    if HARNESS in config.stash:
+        machine_info["toyad"] = environment(harness_of(config), Path(config.rootpath))
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict
+) -> None:
+    if HARNESS in config.stash and harness_of(config).has_results:
+        output_json["toyad"] = toyad_object(harness_of(config), Path(config.rootpath))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if HARNESS not in config.stash:
+        return
+    gc.unfreeze()
+    h = harness_of(config)
+    if not h.has_results or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
+        h.close_journal()
+        return
+    try:
+        run = build_run(config, h)
+        h.published = write_run(run, h.report_dir, h.run_folder)
+        h.close_journal()
+    except Exception as exc:  # the tests' outcome stays visible; the failure is reported
+        h.publish_error = f"{type(exc).__name__}: {exc}"
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    if HARNESS not in config.stash:
+        return
+    h = harness_of(config)
+    if not h.has_results:
+        return
+    terminalreporter.write_line(summary_line(h))
+    failing = failing_line(h)
+    if failing:
+        terminalreporter.write_line(failing, red=True)
+    if h.published:
+        terminalreporter.write_line(f"toyad: report written to {h.published}")
+    if h.publish_error:
+        terminalreporter.write_line(
+            f"toyad: writing the report failed: {h.publish_error}", red=True
+        )

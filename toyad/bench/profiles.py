@@ -1,0 +1,106 @@
+"""Profiles: how much a run measures (grids, budgets, caps, limits)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps.
+HARD_LIMIT_FACTOR = 20.0
+
+
+def _axes_grid(top: int, interior: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Powers of 4 from 1 to ``top`` on both axes (n at m=1, m at n=1) plus n=m interior cells."""
+    axis = [4**k for k in range(int(round(math.log(top, 4))) + 1)]
+    cells = {(n, 1) for n in axis} | {(1, m) for m in axis} | {(s, s) for s in interior}
+    return tuple(sorted(cells))
+
+
+def _full_grid(top: int) -> tuple[tuple[int, int], ...]:
+    axis = [4**k for k in range(int(round(math.log(top, 4))) + 1)]
+    return tuple((n, m) for n in axis for m in axis)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much a run measures: grids, per-case time budget and time cap."""
+
+    name: str
+    description: str
+    budget_s: float  # timed seconds a case aims for (rounds x iterations x call)
+    accuracy_budget_s: float  # the same, for the accuracy suite (error is its point)
+    min_rounds: int
+    max_rounds: int
+    min_round_s: float  # calls faster than this are batched (iterations) into one round
+    time_cap_s: float  # one call slower than this: larger sizes are skipped-too-slow
+    jacobian_grid: tuple[tuple[int, int], ...]  # (n, m) cells of the dense map
+    gradient_sizes: tuple[int, ...]  # n for gradient cost as n grows
+    gradient_problems: int | None  # how many scalar problems get the gradient sweep
+    hessian_sizes: tuple[int, ...]
+    hessian_problems: int | None  # how many scalar problems get the Hessian sweep
+    overhead_n: int  # n for the cheap-gradient ratios
+    overhead_problems: int | None
+    steps: tuple[float, ...]  # finite-difference steps of the step sweep
+    step_problems: int
+    # accuracy-suite n for problems whose default size is slow to trace or run
+    # (eager TF's forward mode and Hessians take seconds a call there): problem -> n
+    accuracy_n: tuple[tuple[str, int], ...] = ()
+    # problems whose framework accuracy cases a *timed* run of this profile skips
+    # (tracing them costs seconds a case); the test command and the full profile run them
+    accuracy_skip_frameworks: tuple[str, ...] = ()
+    # the whole run's wall-clock budget: past it, the remaining cases are recorded
+    # skipped-too-slow ("run budget spent") so that the run ends, whatever the selection
+    run_budget_s: float = 1800.0
+
+    @property
+    def hard_limit_s(self) -> float:
+        """No case (prepare, warm-up, rounds, primal) runs longer than this."""
+        return HARD_LIMIT_FACTOR * self.time_cap_s
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        description="every backend and suite on a small grid (axes to 256); minutes",
+        budget_s=0.02,
+        accuracy_budget_s=0.004,
+        min_rounds=3,
+        max_rounds=200,
+        min_round_s=2e-4,
+        time_cap_s=0.25,
+        jacobian_grid=_axes_grid(256, interior=(16, 64)),
+        gradient_sizes=(1, 4, 16, 64, 256),
+        gradient_problems=1,
+        hessian_sizes=(4, 16, 64),
+        hessian_problems=1,
+        overhead_n=64,
+        overhead_problems=1,
+        steps=tuple(10.0**-k for k in range(1, 16)),
+        step_problems=2,
+        accuracy_n=(("elementwise_chain", 4), ("determinant", 9)),
+        accuracy_skip_frameworks=("elementwise_chain", "determinant"),
+        run_budget_s=600.0,  # a safety net: the quick profile takes about 3 minutes
+    ),
+    "full": Profile(
+        name="full",
+        description="the whole grid (n, m up to 4096); under half an hour",
+        budget_s=0.1,
+        accuracy_budget_s=0.02,
+        min_rounds=3,
+        max_rounds=1000,
+        min_round_s=1e-3,
+        time_cap_s=2.0,
+        jacobian_grid=_full_grid(4096),
+        gradient_sizes=(1, 4, 16, 64, 256, 1024, 4096),
+        gradient_problems=None,
+        hessian_sizes=(4, 16, 64, 256, 1024),
+        hessian_problems=None,
+        overhead_n=1024,
+        overhead_problems=None,
+        steps=tuple(10.0 ** (-k / 2) for k in range(2, 33)),
+        step_problems=4,
+        run_budget_s=28 * 60.0,
+    ),
+}
+DEFAULT_PROFILE = "quick"
