@@ -470,3 +470,39 @@ def test_benchmark_disable_publishes_nothing_by_default(pytester: pytest.Pyteste
     assert "report written" not in result.stdout.str()
     after = set(reports.iterdir()) if reports.exists() else set()
     assert not {p for p in after - before if not p.name.startswith(".")}
+
+
+# -- issue 13: what each number measures ---------------------------------------------
+def test_prepare_time_and_net_ratio_are_recorded():
+    h = make_harness()
+    b = fake_entry(h, delay_s=0.002)
+    b.capabilities = {"jacobian": ("forward",), "primal": ("forward",)}
+
+    def prepare_empty(x):
+        return lambda: time.sleep(0.0005)  # the per-call overhead, no work
+
+    b.prepare_empty = prepare_empty
+    b.strategy = lambda op, mode: "loop"
+    record = h.run_case(FakeBenchmark(), harness.replace(spec(), with_primal=True))
+    assert record["prepare_s"] is not None and record["prepare_s"] >= 0
+    assert record["strategy"] == "loop"
+    empty = record["empty_call_s"]
+    assert 0.0004 < empty < 0.01
+    primal, median = record["primal_s"], record["median_s"]
+    assert record["ratio_net"] == pytest.approx((median - empty) / (primal - empty))
+    assert record["overhead_bound"] is (primal < 10 * empty)
+
+
+def test_a_transposed_jacobian_is_wrong_even_where_sizes_agree():
+    h = make_harness()
+    b = fake_entry(h)
+    inner = b._prepare
+
+    def transposed(operation, mode, f, x, *, v, u):
+        call = inner(operation, mode, f, x, v=v, u=u)
+        return lambda: call().T  # (n, m) for (m, n)
+
+    b._prepare = transposed
+    with pytest.raises(pytest.fail.Exception, match="shape"):
+        h.run_case(FakeBenchmark(), spec(n=4, m=1))  # the 1 x 4 cell used to pass
+    assert h.records[-1]["status"] == "wrong"
