@@ -1,21 +1,52 @@
 """Compare two runs case by case: compare.csv and compare.html.
 
-Cases are matched on MATCH_KEYS. For a case timed (status ok) in both runs,
-with medians a, b and interquartile ranges iqr_a, iqr_b:
+Cases are matched on MATCH_KEYS. A case timed (status ok) in both runs, with
+medians a, b (ratio = b / a) and per-round samples (``Run.samples``, the
+harness's ``samples_s``), is judged by the first rule that applies:
 
-    ratio = b / a
+``rank-test`` (samples on both sides, at least MIN_RANK_SAMPLES each, and
+enough of them that the test can reach ALPHA at all):
+    two-sided Mann-Whitney U on the samples (normal approximation with tie
+    and continuity corrections, as asv and scipy's asymptotic method do);
+    time change  <=>  p < ALPHA  and  max(ratio, 1/ratio) >= EFFECT.
+
+``fallback-range`` (samples on both sides, too few for the rank test, e.g.
+the 3 rounds slow cases get):
+    time change  <=>  max(ratio, 1/ratio) >= FALLBACK_EFFECT  and the two
+    sample ranges do not overlap.
+
+``fallback-iqr`` (a run without samples: recorded before they were kept):
+    the rule used before samples were kept, with iqr_a, iqr_b the runs' IQRs:
     band(x) = [median_x - iqr_x / 2, median_x + iqr_x / 2]
     time change  <=>  |ratio - 1| > 10%  and  b outside band(a)  and  a outside band(b)
 
-(labelled 'slower' when ratio > 1, else 'faster'). Accuracy change: the max
-relative error crosses the tolerance (within on one side, over on the other,
-using b's tolerance, else a's), or changes by more than 10x either way, errors
-below float64 eps counted as eps. Status change: the statuses differ. Cases
-present in one run only are listed as such.
+``none``: not timed in both runs (or a median is missing); no time verdict.
+
+A change is labelled 'slower' when ratio > 1, else 'faster'.
+
+Why these numbers. ALPHA = 0.001 per case, fixed, instead of 0.05: with
+~2,400 cases a run, 0.05 would flag ~5 % of cases by chance alone; at 0.001
+chance accounts for ~0.1 % (2-3 cases), a tenth of the 1 % false-alarm
+budget, and a case's verdict does not depend on how many other cases moved
+(as it would with Benjamini-Hochberg). asv uses 0.002 the same way. The
+rank test only says the two runs' samples differ; between runs an hour apart
+whole distributions drift (frequency, cache and allocator state, other
+load), so in an A/A pair many cases are "significant" by a few percent. The
+effect threshold EFFECT is what absorbs that drift: it is set above the
+drift seen in recorded A/A pairs (tests/fixtures/compare_aa_*.json) and
+well below the 1.5x a regression check must catch. With fewer samples the
+range rule has no error rate to control (3 vs 3 rounds do not overlap 1 time
+in 10 by chance), so it asks for a larger change.
+
+Accuracy change: the max relative error crosses the tolerance (within on one
+side, over on the other, using b's tolerance, else a's), or changes by more
+than 10x either way, errors below float64 eps counted as eps. Status change:
+the statuses differ. Cases present in one run only are listed as such.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +69,12 @@ MATCH_KEYS = (
     "checkpoint",
     "gc",
 )
-TIME_THRESHOLD = 0.10
+TIME_THRESHOLD = 0.10  # fallback-iqr (runs without samples): the rule before samples
+ALPHA = 0.001  # rank test: per-case two-sided significance level
+EFFECT = 1.20  # rank test: minimum ratio of medians (either way)
+MIN_RANK_SAMPLES = 5  # rank test: fewer rounds on a side -> fallback-range
+FALLBACK_EFFECT = 1.30  # fallback-range: minimum ratio, and the sample ranges must not overlap
+TESTS = ("rank-test", "fallback-range", "fallback-iqr", "none")
 ERROR_FACTOR = 10.0
 EPS = float(np.finfo(np.float64).eps)
 _CARRIED = ("status", "median_s", "iqr_s", "max_rel_error", "tolerance", "message")
@@ -47,6 +83,7 @@ _CARRIED = ("status", "median_s", "iqr_s", "max_rel_error", "tolerance", "messag
 def _keyed(run: Run) -> tuple[pd.DataFrame, int]:
     """Cases indexed by MATCH_KEYS (first of any duplicates) and the duplicate count."""
     frame = run.cases.loc[:, list(MATCH_KEYS) + list(_CARRIED)].copy()
+    frame["samples"] = run.case_samples()
     for key in MATCH_KEYS:
         frame[key] = frame[key].astype(object).where(frame[key].notna(), "")
         frame[key] = frame[key].map(str)
@@ -68,6 +105,86 @@ def time_change(a: Any, iqr_a: Any, b: Any, iqr_b: Any) -> str:
     return ""
 
 
+def _ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ranks, ties sharing their average rank, and the size of each tie group."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    edges = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1], True])
+    counts = np.diff(edges)
+    average = (edges[:-1] + edges[1:] + 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(average, counts)
+    return ranks, counts
+
+
+def mann_whitney(x: Any, y: Any) -> tuple[float, float]:
+    """(U of x, two-sided p) of the Mann-Whitney U test; normal approximation.
+
+    The variance has the tie correction and |U - mean| the 0.5 continuity
+    correction (scipy.stats.mannwhitneyu(x, y, method="asymptotic") gives the
+    same p). Non-finite values are dropped. With an empty side, or every
+    value tied, there is no evidence either way: p = 1.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        return float("nan"), 1.0
+    ranks, ties = _ranks(np.concatenate([x, y]))
+    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
+    n = n1 + n2
+    tie_term = float((ties**3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
+    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term)
+    if variance <= 0:
+        return u1, 1.0
+    z = (abs(u1 - n1 * n2 / 2.0) - 0.5) / math.sqrt(variance)
+    return u1, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2.0)))
+
+
+def smallest_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p :func:`mann_whitney` can give for n1 vs n2 samples
+    (complete separation, no ties): below ALPHA or the rank test cannot flag anything."""
+    if n1 < 1 or n2 < 1:
+        return 1.0
+    z = (n1 * n2 / 2.0 - 0.5) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
+    return min(1.0, math.erfc(z / math.sqrt(2.0)))
+
+
+def _finite(samples: Any) -> np.ndarray | None:
+    if samples is None or (isinstance(samples, float) and math.isnan(samples)):
+        return None
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+def time_decision(
+    a: Any, iqr_a: Any, b: Any, iqr_b: Any, samples_a: Any = None, samples_b: Any = None
+) -> tuple[str, float, str]:
+    """(change, p_value, test) for one case timed in both runs: see the module doc.
+
+    ``a``, ``b`` are the medians, ``samples_*`` the per-round seconds (None when
+    the run did not keep them). change is 'slower', 'faster' or ''; p_value is
+    NaN unless the rank test ran; test is one of TESTS.
+    """
+    if any(pd.isna(v) for v in (a, b)) or a <= 0 or b <= 0:
+        return "", float("nan"), "none"
+    values_a, values_b = _finite(samples_a), _finite(samples_b)
+    if values_a is None or values_b is None:
+        return time_change(a, iqr_a, b, iqr_b), float("nan"), "fallback-iqr"
+    ratio = b / a
+    label = "slower" if ratio > 1 else "faster"
+    effect = max(ratio, 1 / ratio)
+    n1, n2 = len(values_a), len(values_b)
+    if min(n1, n2) >= MIN_RANK_SAMPLES and smallest_p(n1, n2) < ALPHA:
+        _, p = mann_whitney(values_a, values_b)
+        return (label if p < ALPHA and effect >= EFFECT else ""), p, "rank-test"
+    if n1 == 0 or n2 == 0:
+        return "", float("nan"), "fallback-range"
+    apart = values_b.min() > values_a.max() if ratio > 1 else values_b.max() < values_a.min()
+    return (label if apart and effect >= FALLBACK_EFFECT else ""), float("nan"), "fallback-range"
+
+
 def accuracy_change(err_a: Any, err_b: Any, tolerance: Any) -> str:
     """A description when the error crosses the tolerance or moves by > 10x, else ''."""
     if pd.isna(err_a) or pd.isna(err_b):
@@ -85,7 +202,7 @@ def accuracy_change(err_a: Any, err_b: Any, tolerance: Any) -> str:
     return "; ".join(notes)
 
 
-def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, int]]:
+def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per case in either run: values from a and b, ratio and the flags."""
     a, dup_a = _keyed(run_a)
     b, dup_b = _keyed(run_b)
@@ -99,13 +216,19 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, int]]
     merged[["n", "m"]] = merged[["n", "m"]].astype("Int64")
     timed = (merged["status_a"] == "ok") & (merged["status_b"] == "ok")
     merged["ratio"] = np.where(timed, merged["median_s_b"] / merged["median_s_a"], np.nan)
-    merged["time_change"] = [
-        time_change(*values) if ok else ""
+    decisions = [
+        time_decision(*values) if ok else ("", float("nan"), "none")
         for ok, values in zip(
             timed,
-            merged[["median_s_a", "iqr_s_a", "median_s_b", "iqr_s_b"]].itertuples(index=False),
+            merged[
+                ["median_s_a", "iqr_s_a", "median_s_b", "iqr_s_b", "samples_a", "samples_b"]
+            ].itertuples(index=False),
         )
     ]
+    merged["time_change"] = [d[0] for d in decisions]
+    merged["p_value"] = np.array([d[1] for d in decisions], dtype=np.float64)
+    merged["test"] = [d[2] for d in decisions]
+    merged = merged.drop(columns=["samples_a", "samples_b"])
     tolerance = merged["tolerance_b"].fillna(merged["tolerance_a"])
     merged["accuracy_change"] = [
         accuracy_change(ea, eb, tol)
@@ -141,11 +264,17 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, int]]
         ["changed", *MATCH_KEYS], ascending=[False] + [True] * len(MATCH_KEYS)
     )
     merged = merged.reset_index(drop=True)
+    judged = merged["test"] != "none"
+    flagged = int((merged["time_change"] != "").sum())
     summary = {
         "cases in a": len(a),
         "cases in b": len(b),
+        "timed in both": int(judged.sum()),
+        "time changes flagged": flagged,
+        "share of timed cases flagged": f"{flagged / max(1, int(judged.sum())):.1%}",
         "slower": int((merged["time_change"] == "slower").sum()),
         "faster": int((merged["time_change"] == "faster").sum()),
+        **{f"judged by {test}": int((merged["test"] == test).sum()) for test in TESTS[:-1]},
         "accuracy changes": int((merged["accuracy_change"] != "").sum()),
         "status changes": int((merged["status_change"] != "").sum()),
         "only in a": int((merged["presence"] == "only a").sum()),
