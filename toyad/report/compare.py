@@ -264,6 +264,10 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, Any]]
         ["changed", *MATCH_KEYS], ascending=[False] + [True] * len(MATCH_KEYS)
     )
     merged = merged.reset_index(drop=True)
+    # the columns compare.csv had before samples were kept, then the new ones
+    merged = merged[
+        [c for c in merged.columns if c not in ("p_value", "test")] + ["p_value", "test"]
+    ]
     judged = merged["test"] != "none"
     flagged = int((merged["time_change"] != "").sum())
     summary = {
@@ -286,13 +290,20 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, Any]]
 
 def compare(run_a: str | Path | Run, run_b: str | Path | Run, out_dir: str | Path) -> Path:
     """Write compare.csv and compare.html for runs a (before) and b (after) into ``out_dir``."""
+    return write_comparison(run_a, run_b, out_dir)[0]
+
+
+def write_comparison(
+    run_a: str | Path | Run, run_b: str | Path | Run, out_dir: str | Path
+) -> tuple[Path, dict[str, Any]]:
+    """:func:`compare`, also returning the summary (for :func:`summary_line`)."""
     a, b = load_run(run_a), load_run(run_b)
     frame, summary = compare_frame(a, b)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "compare.csv", frame.to_csv(index=False))
     atomic_write_text(out / "compare.html", compare_page(a, b, frame, summary))
-    return out
+    return out, summary
 
 
 def _run_label(run: Run) -> str:
@@ -305,23 +316,56 @@ RULES_HTML = f"""
 <h3>What counts as a change</h3>
 <ul>
 <li>Cases are matched on {", ".join(MATCH_KEYS)}.</li>
-<li><b>Time</b> (both runs status ok): ratio = median_b / median_a; with
-band(x) = [median_x − iqr_x/2, median_x + iqr_x/2], a case is flagged <i>slower</i>/<i>faster</i>
-when |ratio − 1| &gt; {TIME_THRESHOLD:.0%} <b>and</b> median_b lies outside band(a) <b>and</b>
-median_a lies outside band(b).</li>
+<li><b>Time</b> (both runs status ok; ratio = median_b / median_a; the <i>test</i> column says
+which rule judged the case):
+<ul>
+<li><i>rank-test</i> (per-round samples in both runs, at least {MIN_RANK_SAMPLES} a side and
+enough that the test can reach α): flagged <i>slower</i>/<i>faster</i> when the two-sided
+Mann-Whitney U test on the samples gives p &lt; α = {ALPHA:g} <b>and</b> the medians differ
+by at least {EFFECT:g}× either way. α is per case and small so that chance alone flags about
+{ALPHA:.1%} of cases; the {EFFECT:g}× floor absorbs the drift between two runs of the same
+code, which the samples of one run cannot show.</li>
+<li><i>fallback-range</i> (samples in both runs, too few for the rank test): flagged when the
+medians differ by at least {FALLBACK_EFFECT:g}× <b>and</b> the two runs' sample ranges do not
+overlap.</li>
+<li><i>fallback-iqr</i> (a run without samples, recorded before they were kept): the old rule,
+|ratio − 1| &gt; {TIME_THRESHOLD:.0%} <b>and</b> each median outside the other run's band
+[median − iqr/2, median + iqr/2]. It flags noise far more often.</li>
+<li><i>none</i>: not timed in both runs.</li>
+</ul></li>
 <li><b>Accuracy</b>: the max relative error crosses the tolerance (b's, else a's), or changes by
 more than {ERROR_FACTOR:g}× either way (errors below float64 eps count as eps).</li>
 <li><b>Status</b>: the statuses differ. Cases present in one run only are listed as such.</li>
 </ul>"""
 
 
-def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, int]) -> str:
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line: time changes flagged among the cases timed in both runs, and by which rule."""
+    line = (
+        f"time: {summary['time changes flagged']} of {summary['timed in both']} cases timed in "
+        f"both runs flagged ({summary['share of timed cases flagged']}: "
+        f"{summary['slower']} slower, {summary['faster']} faster); rules: "
+        f"rank test {summary['judged by rank-test']}, "
+        f"few-sample range rule {summary['judged by fallback-range']}, "
+        f"old 10%/IQR rule {summary['judged by fallback-iqr']}"
+    )
+    if summary["judged by fallback-iqr"]:
+        line += " (no per-round samples in a run: recorded before samples_s was kept)"
+    return line
+
+
+def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, Any]) -> str:
     seconds = {c: page.fmt_seconds for c in ("median_s_a", "median_s_b", "iqr_s_a", "iqr_s_b")}
     errors = {
         c: (lambda v: "" if page.missing(v) else f"{v:.2g}")
         for c in ("max_rel_error_a", "max_rel_error_b")
     }
-    formats = {**seconds, **errors, "ratio": lambda v: "" if page.missing(v) else f"{v:.3f}"}
+    formats = {
+        **seconds,
+        **errors,
+        "ratio": lambda v: "" if page.missing(v) else f"{v:.3f}",
+        "p_value": lambda v: "" if page.missing(v) else f"{v:.2g}",
+    }
     shown = [k for k in MATCH_KEYS if (frame[k].notna() & (frame[k] != "")).any()]
     columns = [
         *shown,
@@ -331,6 +375,8 @@ def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, int]) -
         "median_s_a",
         "median_s_b",
         "ratio",
+        "test",
+        "p_value",
         "max_rel_error_a",
         "max_rel_error_b",
     ]
@@ -340,6 +386,7 @@ def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, int]) -
     )
     intro = (
         f"<p>a = {page.esc(_run_label(a))}<br>b = {page.esc(_run_label(b))}</p>"
+        f"<p><b>{page.esc(summary_line(summary))}</b></p>"
         f"<table><tbody>{facts}</tbody></table>" + RULES_HTML
     )
     sections.append(("summary", "Summary", intro))
