@@ -397,7 +397,9 @@ def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, Any]) -
     )
     sections.append(("summary", "Summary", intro))
     labels = frame["backend"] + " " + frame["problem"] + " " + frame["operation"]
-    svg = plots.ratio_scatter(frame["ratio"], labels, frame["time_change"] != "")
+    sampled = frame["test"].isin(("rank-test", "fallback-range")).any()
+    bounds = (1 / EFFECT, EFFECT) if sampled else (1 - TIME_THRESHOLD, 1 + TIME_THRESHOLD)
+    svg = plots.ratio_scatter(frame["ratio"], labels, frame["time_change"] != "", bounds)
     sections.append(
         (
             "ratios",
@@ -405,7 +407,12 @@ def compare_page(a: Run, b: Run, frame: pd.DataFrame, summary: dict[str, Any]) -
             page.figure(
                 svg,
                 "Median b / median a for every case timed in both runs, sorted; red points "
-                "are flagged changes, dotted lines mark ±10%.",
+                f"are flagged changes, dotted lines mark {bounds[0]:.3g}× and {bounds[1]:.3g}× "
+                + (
+                    "(the rank test's minimum effect)."
+                    if sampled
+                    else "(the old rule's ±10%: these runs have no per-round samples)."
+                ),
             )
             if svg
             else page.note("No case is timed in both runs."),
