@@ -285,6 +285,13 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, Any]]
         "slower": int((merged["time_change"] == "slower").sum()),
         "faster": int((merged["time_change"] == "faster").sum()),
         **{f"judged by {test}": int((merged["test"] == test).sum()) for test in TESTS[:-1]},
+        f"moved ≥{EFFECT:g}× but within noise (not flagged)": int(
+            (
+                judged
+                & (merged["time_change"] == "")
+                & (np.maximum(merged["ratio"], 1 / merged["ratio"]) >= EFFECT)
+            ).sum()
+        ),
         "accuracy changes": int((merged["accuracy_change"] != "").sum()),
         "status changes": int((merged["status_change"] != "").sum()),
         "only in a": int((merged["presence"] == "only a").sum()),
@@ -350,7 +357,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     line = (
         f"time: {summary['time changes flagged']} of {summary['timed in both']} cases timed in "
         f"both runs flagged ({summary['share of timed cases flagged']}: "
-        f"{summary['slower']} slower, {summary['faster']} faster); rules: "
+        f"{summary['slower']} slower, {summary['faster']} faster; "
+        f"{summary[f'moved ≥{EFFECT:g}× but within noise (not flagged)']} more moved "
+        f"≥{EFFECT:g}× within their noise); rules: "
         f"rank test {summary['judged by rank-test']}, "
         f"few-sample range rule {summary['judged by fallback-range']}, "
         f"old 10%/IQR rule {summary['judged by fallback-iqr']}"
