@@ -78,6 +78,10 @@ class Run:
         """Per-round seconds per call for each case (float arrays, None if unrecorded)."""
         if self.samples is None:
             return pd.Series([None] * len(self.cases), index=self.cases.index, dtype=object)
+        if self.samples.index.equals(self.cases.index):
+            return self.samples.astype(object)
+        if self.samples.index.has_duplicates:  # cannot align: treat as unrecorded
+            return pd.Series([None] * len(self.cases), index=self.cases.index, dtype=object)
         return self.samples.reindex(self.cases.index).astype(object)
 
     @property
