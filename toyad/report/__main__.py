@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from toyad.report import ReportError, compare, write_report
+from toyad.report import ReportError, write_report
+from toyad.report.compare import summary_line, write_comparison
 from toyad.report.load import resolve_json_path
 
 PROG = "toyad-report"
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.out
                 or Path("reports") / f"compare-{_run_name(args.run_a)}-vs-{_run_name(args.run_b)}"
             )
-            folder = compare(args.run_a, args.run_b, out)
+            folder, summary = write_comparison(args.run_a, args.run_b, out)
+            print(summary_line(summary))
             print(f"wrote {folder / 'compare.html'} and {folder / 'compare.csv'}")
         else:
             args = _build_parser().parse_args(argv)

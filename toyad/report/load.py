@@ -5,6 +5,13 @@ A run folder holds its raw JSON as ``benchmark.json``. Cases come from
 JSON saved by plain pytest-benchmark, say) become case rows built from their
 ``extra_info`` and ``stats``. Bad input raises :class:`ReportError` with a
 one-line message.
+
+Per-round timings (what ``compare`` tests) are kept apart from the case
+columns, in :attr:`Run.samples`, aligned with ``Run.cases``: a case record's
+``samples_s`` (a list of seconds per call, one per timed round, or that list
+as a JSON string), else the ``stats.data`` pytest-benchmark saves with
+``--benchmark-save-data`` for the same test id; ``None`` where neither exists
+(runs recorded before samples were kept).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from toyad.bench.journal import JOURNAL_NAME, run_from_journal
@@ -69,6 +77,17 @@ class Run:
     duration_s: float | None = None
     source: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    samples: pd.Series | None = field(default=None, repr=False)  # per case: array or None
+
+    def case_samples(self) -> pd.Series:
+        """Per-round seconds per call for each case (float arrays, None if unrecorded)."""
+        if self.samples is None:
+            return pd.Series([None] * len(self.cases), index=self.cases.index, dtype=object)
+        if self.samples.index.equals(self.cases.index):
+            return self.samples.astype(object)
+        if self.samples.index.has_duplicates:  # cannot align: treat as unrecorded
+            return pd.Series([None] * len(self.cases), index=self.cases.index, dtype=object)
+        return self.samples.reindex(self.cases.index).astype(object)
 
     @property
     def commit(self) -> str:
@@ -142,12 +161,20 @@ def parse_run(data: Any, source: Path | None = None) -> Run:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ReportError(f"{where}'toyad.cases' must be a list of objects")
     known_ids = {r.get("nodeid") for r in records}
-    extra = [
-        _case_from_benchmark(b)
-        for b in data["benchmarks"]
-        if isinstance(b, dict) and b.get("fullname") not in known_ids
-    ]
+    benchmarks = [b for b in data["benchmarks"] if isinstance(b, dict)]
+    extra = [_case_from_benchmark(b) for b in benchmarks if b.get("fullname") not in known_ids]
     cases = cases_frame(records + extra)
+    saved_data = {b.get("fullname"): (b.get("stats") or {}).get("data") for b in benchmarks}
+    samples = pd.Series(
+        [
+            parse_samples(r.get("samples_s"))
+            if r.get("samples_s") is not None
+            else parse_samples(saved_data.get(r.get("nodeid")))
+            for r in records + extra
+        ],
+        index=cases.index,
+        dtype=object,
+    )
     semantics_records = toyad.get("semantics") or []
     if not isinstance(semantics_records, list):
         raise ReportError(f"{where}'toyad.semantics' must be a list of objects")
@@ -173,6 +200,28 @@ def parse_run(data: Any, source: Path | None = None) -> Run:
         duration_s=float(duration) if isinstance(duration, (int, float)) else None,
         source=source,
         raw=data,
+        samples=samples,
+    )
+
+
+def parse_samples(value: Any) -> np.ndarray | None:
+    """A list of seconds (or that list as a JSON string) as a float array; None if unusable.
+
+    Entries that are not numbers become NaN (compare drops non-finite samples).
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    return np.array(
+        [
+            float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+            for v in value
+        ],
+        dtype=np.float64,
     )
 
 

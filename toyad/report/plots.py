@@ -409,8 +409,13 @@ def time_vs_memory(rows: pd.DataFrame) -> str | None:
     return to_svg(fig)
 
 
-def ratio_scatter(ratios: pd.Series, labels: pd.Series, flagged: pd.Series) -> str | None:
-    """Compare page: ratio of medians b/a per case, sorted, flagged ones in red."""
+def ratio_scatter(
+    ratios: pd.Series,
+    labels: pd.Series,
+    flagged: pd.Series,
+    bounds: tuple[float, float] = (0.9, 1.1),
+) -> str | None:
+    """Compare page: ratio of medians b/a per case, sorted, flagged ones in red, dotted bounds."""
     data = pd.DataFrame({"ratio": ratios, "label": labels, "flagged": flagged}).dropna(
         subset=["ratio"]
     )
@@ -422,11 +427,12 @@ def ratio_scatter(ratios: pd.Series, labels: pd.Series, flagged: pd.Series) -> s
     colours = np.where(data["flagged"], "tab:red", "tab:grey")
     ax.scatter(data.index, data["ratio"], c=colours, s=10)
     ax.axhline(1.0, color="black", lw=0.8)
-    for bound in (0.9, 1.1):
+    for bound in bounds:
         ax.axhline(bound, color="grey", lw=0.6, ls=":")
     ax.set_yscale("log", base=2)
     low, high = ax.get_ylim()
-    ticks = [t for t in (0.25, 0.5, 0.9, 1.0, 1.1, 2.0, 4.0, 8.0) if low <= t <= high]
+    ticks = sorted({0.25, 0.5, 1.0, 2.0, 4.0, 8.0, *(round(b, 2) for b in bounds)})
+    ticks = [t for t in ticks if low <= t <= high]
     ax.set_yticks(ticks, [f"{t:g}×" for t in ticks])
     ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("cases, sorted by ratio")
