@@ -60,7 +60,7 @@ from toyad import graph, rules
 _epochs = itertools.count(1)  # kept for callers of _ancestors
 _tape_serials = itertools.count(1)  # activation order: newer tapes are swept first
 _new = object.__new__
-TAPE_LIMIT = 1 << 16  # entries of an automatic tape before a fresh one starts
+TAPE_LIMIT = 1 << 16  # rows of an automatic tape before a fresh one starts
 
 
 class Node:
@@ -151,7 +151,19 @@ class Var(Node):
         self.gradient += gradient
 
 
-_CONSTS: dict[float, Const] = {}
+class _ConstCache(dict):
+    """float -> its shared Const; ``cache[0.9]`` is one C-level lookup on the hot path."""
+
+    def __missing__(self, value: float) -> Const:
+        if not value:  # zeros are not shared (0.0 == -0.0 as dict keys)
+            return Const(value)
+        if len(self) >= 10_000:  # bounded
+            self.clear()
+        c = self[value] = Const(value)
+        return c
+
+
+_CONSTS: dict[float, Const] = _ConstCache()
 
 
 def _const(value: Any) -> Const:
@@ -161,14 +173,7 @@ def _const(value: Any) -> Const:
     them between graphs is safe; zeros are not shared (0.0 == -0.0 as dict keys)
     and the cache is bounded.
     """
-    if type(value) is not float or not value:
-        return Const(value)
-    c = _CONSTS.get(value)
-    if c is None:
-        if len(_CONSTS) >= 10_000:
-            _CONSTS.clear()
-        c = _CONSTS[value] = Const(value)
-    return c
+    return _CONSTS[value] if type(value) is float else Const(value)
 
 
 def _node(o: Any) -> Node:
@@ -197,11 +202,11 @@ class BinaryOperator(Node):
 
     @property
     def da(self) -> Any:
-        return self._t.entries[self._i][2]
+        return self._t.entries[4 * self._i + 2]
 
     @property
     def db(self) -> Any:
-        return self._t.entries[self._i][3]
+        return self._t.entries[4 * self._i + 3]
 
     def _recompute(self) -> None:
         _rerecord(self, *self._fill(self.a, self.b))
@@ -234,7 +239,7 @@ class UnaryOperator(Node):
 
     @property
     def da(self) -> Any:
-        return self._t.entries[self._i][2]
+        return self._t.entries[4 * self._i + 2]
 
     def _recompute(self) -> None:
         _rerecord(self, self._fill(self.a), 0.0)
@@ -251,14 +256,15 @@ class UnaryOperator(Node):
 
 
 class Tape:
-    """A Wengert list: node ``y`` built while the tape is active appends
-    ``(i_a, i_b, ∂y/∂a, ∂y/∂b)`` to ``entries``, at index ``y._i``.
+    """A Wengert list: node ``y`` built while the tape is active appends its row
+    ``i_a, i_b, ∂y/∂a, ∂y/∂b`` to ``entries``, a flat list of four items per
+    row (no object per row for the garbage collector), at row ``y._i``.
 
-    Index 0 is the sink: constants, and the missing operand of a unary node,
+    Row 0 is the sink: constants, and the missing operand of a unary node,
     point there, so the sweep pushes without asking what an operand is. A
-    variable gets an entry ``None`` when it joins; a node of another tape
-    joins as a leaf (``None`` too) remembered in ``_foreign``, whose adjoint
-    ``backward`` carries on to the node's own tape.
+    variable's row, when it joins, pushes nothing (zero partials into the
+    sink); a node of another tape joins as such a leaf too, remembered in
+    ``_foreign``, and ``backward`` carries its adjoint on to its own tape.
 
     ``with Tape() as t:`` records a block on ``t`` (and returns to the tape
     before); outside such blocks the engine keeps automatic tapes.
@@ -267,7 +273,7 @@ class Tape:
     __slots__ = ("entries", "serial", "_vars", "_foreign", "_outer", "_auto", "__weakref__")
 
     def __init__(self) -> None:
-        self.entries: list[tuple | None] = [None]  # 0: the sink
+        self.entries: list[Any] = [0, 0, 0.0, 0.0]  # row 0: the sink
         self.serial = 0  # set when activated
         self._vars: list[tuple[int, weakref.ref]] = []  # (entry, variable)
         self._foreign: dict[tuple[Tape, int], int] = {}  # (home tape, index there) -> entry
@@ -289,10 +295,11 @@ class Tape:
         _activate(self._outer.pop())
 
     def __len__(self) -> int:
-        return len(self.entries)
+        """Rows, the sink's included."""
+        return len(self.entries) >> 2
 
     def _has_operations(self) -> bool:
-        return len(self.entries) > 1 + len(self._vars) + len(self._foreign)
+        return len(self) > 1 + len(self._vars) + len(self._foreign)
 
     def index(self, node: Node) -> int:
         """The entry of ``node`` on this tape, making a leaf for one it has not seen."""
@@ -301,9 +308,9 @@ class Tape:
         if node.__class__ is Const:
             return 0
         entries = self.entries
-        i = len(entries)
+        i = len(entries) >> 2
         if isinstance(node, Var):  # a variable has no past: it simply moves to this tape
-            entries.append(None)
+            entries += _LEAF
             self._vars.append((i, weakref.ref(node)))
             node._t, node._i = self, i
             return i
@@ -311,7 +318,7 @@ class Tape:
         j = self._foreign.get(key)
         if j is not None:
             return j
-        entries.append(None)
+        entries += _LEAF
         self._foreign[key] = i
         return i
 
@@ -329,19 +336,23 @@ class Tape:
         for i, s in seeds:
             v = adj[i]
             adj[i] = s if v is None else v + s
-        rows = reversed(entries) if top == len(entries) - 1 else reversed(entries[: top + 1])
-        for e, g in zip(rows, reversed(adj)):  # adj changes only below the cursor
-            if g is None or e is None:
+        end = 4 * (top + 1)
+        it = reversed(entries) if end == len(entries) else reversed(entries[:end])
+        # one row (backwards: db, da, ib, ia) and its adjoint per step; adj changes
+        # only below the cursor
+        reached = 0
+        for db, da, ib, ia, g in zip(it, it, it, it, reversed(adj)):
+            if g is None:
                 continue
-            ia, ib, da, db = e
+            reached += 1
             p = g * da
             v = adj[ia]
             adj[ia] = p if v is None else v + p
             p = g * db
             v = adj[ib]
             adj[ib] = p if v is None else v + p
-        adj[0] = None  # the sink's sum is nobody's adjoint
-        reached = len(adj) - adj.count(None)
+        if adj[0] is not None:  # the sink's sum is nobody's adjoint
+            reached -= 1
         for i, ref in self._vars:
             if i <= top and adj[i] is not None:
                 var = ref()
@@ -359,6 +370,7 @@ class Tape:
         return reached
 
 
+_LEAF = (0, 0, 0.0, 0.0)  # a row that pushes nothing anywhere but the sink
 _active: Tape = Tape._automatic()  # the tape nodes are recorded on
 _NAMESPACES: list[dict] = []  # of the generated functions: they read ``tape`` and ``entries``
 
@@ -384,8 +396,8 @@ def _record(y: Node, a: Node, b: Node | None, pa: Any, pb: Any) -> None:
     tape = _active
     ia = tape.index(a)
     ib = 0 if b is None else tape.index(b)
-    y._t, y._i = tape, len(tape.entries)
-    tape.entries.append((ia, ib, pa, pb))
+    y._t, y._i = tape, len(tape.entries) >> 2
+    tape.entries += (ia, ib, pa, pb)
     if y._i >= TAPE_LIMIT:
         _rotate()
 
@@ -393,8 +405,8 @@ def _record(y: Node, a: Node, b: Node | None, pa: Any, pb: Any) -> None:
 def _rerecord(y: Node, pa: Any, pb: Any) -> None:
     """After ``evaluate()`` changed the partials, change them on the node's tape too."""
     entries = y._t.entries
-    ia, ib, _, _ = entries[y._i]
-    entries[y._i] = (ia, ib, pa, pb)
+    entries[4 * y._i + 2] = pa
+    entries[4 * y._i + 3] = pb
 
 
 # -- code generated from the rule table ---------------------------------------------
@@ -415,26 +427,31 @@ _VALUE_NAMES = {"a": "av", "b": "bv", "x": "av", "y": "yv"}
 
 
 def _partial(operand: str, const: Any, arg: str | None, call: str, kind: str):
-    """(lines, expression for the tape) of one partial; ``kind``: "const" or "any" operand."""
+    """(lines, expression for the tape) of one partial.
+
+    ``kind`` of the operand: "any", "const" (a Const) or "float" (a Const whose
+    value is already in ``bv``).
+    """
     local = "p" + operand
     if const is not None:
         return [], repr(float(const))
     if arg is not None:
         return [], _VALUE_NAMES[arg]
-    if kind == "const":  # x**2 never evaluates log(x): no partial for a constant operand
+    if kind != "any":  # x**2 never evaluates log(x): no partial for a constant operand
         return [], "0.0"
     return [f"{local} = 0.0 if {operand}.__class__ is Const else {call}"], local
 
 
 def _index(operand: str, kind: str) -> str:
-    if kind == "const":
+    if kind != "any":
         return "0"
     return f"{operand}._i if {operand}._t is tape else tape.index({operand})"
 
 
 def _binary_body(rule: rules.Binary, a_kind: str, b_kind: str) -> tuple[list[str], str, str]:
     value = f"av {rule.symbol} bv" if rule.infix else "kernel(av, bv)"
-    lines = ["y.a = a; y.b = b", "av = a.value; bv = b.value", f"y.value = yv = {value}"]
+    values = "av = a.value" if b_kind == "float" else "av = a.value; bv = b.value"
+    lines = ["y.a = a; y.b = b", values, f"y.value = yv = {value}"]
     la, pa = _partial("a", rule.da_const, rule.da_arg, "da(av, bv, yv)", a_kind)
     lb, pb = _partial("b", rule.db_const, rule.db_arg, "db(av, bv, yv)", b_kind)
     return lines + la + lb, pa, pb
@@ -454,8 +471,8 @@ def _record_lines(ia: str, ib: str, pa: str, pb: str) -> list[str]:
     return [
         f"ia = {ia}",
         f"ib = {ib}",
-        "y._t = tape; y._i = n = len(entries)",
-        f"entries.append((ia, ib, {pa}, {pb}))",
+        "y._t = tape; y._i = n = len(entries) >> 2",
+        f"entries.extend((ia, ib, {pa}, {pb}))",
         "if n >= limit:",
         "    rotate()",
         "return y",
@@ -480,8 +497,9 @@ def fill(y, a, b):
 
 def operator(a, b):
     if type(b) is float:
-        b = consts.get(b) or make_const(b)
-{creating("any", "const", 2)}
+        bv = b
+        b = consts[b]
+{creating("any", "float", 2)}
     if not isinstance(b, Node):
         if not is_number(b):
             return NotImplemented  # numpy arrays broadcast; others get Python's TypeError
