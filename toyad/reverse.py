@@ -451,9 +451,10 @@ def _index(operand: str, kind: str) -> str:
 def _binary_body(rule: rules.Binary, a_kind: str, b_kind: str) -> tuple[list[str], str, str]:
     value = f"av {rule.symbol} bv" if rule.infix else "kernel(av, bv)"
     values = "av = a.value" if b_kind == "float" else "av = a.value; bv = b.value"
-    lines = ["y.a = a; y.b = b", values, f"y.value = yv = {value}"]
     la, pa = _partial("a", rule.da_const, rule.da_arg, "da(av, bv, yv)", a_kind)
     lb, pb = _partial("b", rule.db_const, rule.db_arg, "db(av, bv, yv)", b_kind)
+    uses_y = "yv" in " ".join([*la, *lb, pa, pb])
+    lines = ["y.a = a; y.b = b", values, f"y.value = {'yv = ' if uses_y else ''}{value}"]
     return lines + la + lb, pa, pb
 
 
@@ -468,11 +469,15 @@ def _unary_body(rule: rules.Unary) -> tuple[list[str], str]:
 
 
 def _record_lines(ia: str, ib: str, pa: str, pb: str) -> list[str]:
+    lines = []
+    for name, expr in (("ia", ia), ("ib", ib)):
+        if expr != "0":  # the sink's index is a literal in the row
+            lines.append(f"{name} = {expr}")
+    ia, ib = ("ia" if ia != "0" else "0"), ("ib" if ib != "0" else "0")
     return [
-        f"ia = {ia}",
-        f"ib = {ib}",
+        *lines,
         "y._t = tape; y._i = n = len(entries) >> 2",
-        f"entries.extend((ia, ib, {pa}, {pb}))",
+        f"entries.extend(({ia}, {ib}, {pa}, {pb}))",
         "if n >= limit:",
         "    rotate()",
         "return y",
