@@ -156,6 +156,22 @@ def test_a_long_chain_across_many_tiny_tapes(tiny_tapes):
     assert x.gradient == pytest.approx(decay + 0.1 * 0.3 * (1 - decay), rel=1e-12)
     assert y.gradient == pytest.approx(0.1 * 0.5 * (1 - decay), rel=1e-12)
     assert visited == 2 + 4 * k  # each node once, however many tapes
+    x.value = 0.7  # evaluate() across tapes: depth-first order, rows rewritten
+    assert z.evaluate() == pytest.approx(decay * 0.7 + 0.1 * 0.7 * 0.3 * (1 - decay), rel=1e-12)
+    z.backward()
+    assert y.gradient == pytest.approx(0.1 * 0.7 * (1 - decay), rel=1e-12)
+
+
+def test_evaluate_on_one_tape_visits_shared_nodes_once_in_row_order():
+    with reverse.Tape():
+        x = reverse.Var("x", 0.5)
+        s = x * x
+        z = (s + s.sin()) * s
+    order = reverse._evaluation_order(z)
+    assert [n._i for n in order] == sorted(n._i for n in order)
+    assert len(order) == 4 and order[-1] is z
+    x.value = 2.0
+    assert z.evaluate() == pytest.approx((4 + math.sin(4.0)) * 4, rel=1e-15)
 
 
 @pytest.mark.parametrize("limit", [None, 3])

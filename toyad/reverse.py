@@ -51,6 +51,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class Node:
 
     def evaluate(self) -> Any:
         """Recompute every value below this node (iteratively, oldest first) and return ours."""
-        for node in graph.topological_order([self]):
+        for node in _evaluation_order(self):
             node._recompute()
         return self.value
 
@@ -208,7 +209,7 @@ class BinaryOperator(Node):
     def db(self) -> Any:
         return self._t.entries[4 * self._i + 3]
 
-    def _recompute(self) -> None:
+    def _recompute(self) -> None:  # replaced per rule by generated code
         _rerecord(self, *self._fill(self.a, self.b))
 
     def backpropagate(self, gradient: Any) -> None:
@@ -241,7 +242,7 @@ class UnaryOperator(Node):
     def da(self) -> Any:
         return self._t.entries[4 * self._i + 2]
 
-    def _recompute(self) -> None:
+    def _recompute(self) -> None:  # replaced per rule by generated code
         _rerecord(self, self._fill(self.a), 0.0)
 
     def backpropagate(self, gradient: Any) -> None:
@@ -402,6 +403,36 @@ def _record(y: Node, a: Node, b: Node | None, pa: Any, pb: Any) -> None:
         _rotate()
 
 
+def _evaluation_order(root: Node) -> list[Node]:
+    """The operation nodes below ``root``, operands first.
+
+    Collected without recursion, each once (marked by its row); on one tape,
+    row order is creation order, a topological order (a sort in C). A graph
+    spanning tapes takes the depth-first order of :func:`graph.topological_order`.
+    """
+    if root.a is None:
+        return []
+    tape = root._t
+    marks = bytearray(root._i + 1)
+    found = [root]
+    keep = found.append
+    for node in found:  # grows while we walk it
+        for kid in (node.a, node.b):
+            if kid is None or kid.a is None:  # a leaf
+                continue
+            if kid._t is not tape:
+                return [n for n in graph.topological_order([root]) if n.a is not None]
+            i = kid._i
+            if not marks[i]:
+                marks[i] = 1
+                keep(kid)
+    found.sort(key=_row)
+    return found
+
+
+_row = attrgetter("_i")
+
+
 def _rerecord(y: Node, pa: Any, pb: Any) -> None:
     """After ``evaluate()`` changed the partials, change them on the node's tape too."""
     entries = y._t.entries
@@ -484,6 +515,17 @@ def _record_lines(ia: str, ib: str, pa: str, pb: str) -> list[str]:
     ]
 
 
+def _rewrite_lines(pa: str, pb: str) -> list[str]:
+    """``evaluate()``: new partials into the node's row (literal ones never change)."""
+    lines = []
+    for offset, p in ((2, pa), (3, pb)):
+        if not p[0].isdigit():
+            lines.append(f"rows[k + {offset}] = {p}")
+    if not lines:
+        return ["pass"]
+    return ["rows = y._t.entries; k = 4 * y._i", *lines]
+
+
 def _block(lines: list[str], depth: int) -> str:
     return "\n".join("    " * depth + line for line in lines)
 
@@ -499,6 +541,11 @@ def _binary_source(rule: rules.Binary) -> str:
 def fill(y, a, b):
 {_block(fill_body, 1)}
     return {pa}, {pb}
+
+def recompute(y):
+    a = y.a; b = y.b
+{_block(fill_body[1:], 1)}
+{_block(_rewrite_lines(pa, pb), 1)}
 
 def operator(a, b):
     if type(b) is float:
@@ -527,6 +574,11 @@ def fill(y, a):
 {_block(body, 1)}
     return {pa}
 
+def recompute(y):
+    a = y.a
+{_block(body[1:], 1)}
+{_block(_rewrite_lines(pa, "0.0"), 1)}
+
 def method(a):
 {_block(["y = new(cls)", *body, *record], 1)}
 """
@@ -547,6 +599,7 @@ def _compile(cls: type, source: str, namespace: dict) -> dict:
     _NAMESPACES.append(namespace)
     cls._source = source
     cls._fill = namespace["fill"]
+    cls._recompute = namespace["recompute"]
     return namespace
 
 
