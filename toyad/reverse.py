@@ -460,20 +460,25 @@ _VALUE_NAMES = {"a": "av", "b": "bv", "x": "av", "y": "yv"}
 def _partial(operand: str, const: Any, arg: str | None, call: str, kind: str):
     """(lines, expression for the tape) of one partial.
 
-    ``kind`` of the operand: "any", "const" (a Const) or "float" (a Const whose
-    value is already in ``bv``).
+    ``kind`` of the operand: "any", "indexed" (any, its row already in
+    ``ib``), "const" (a Const) or "float" (a Const whose value is already in
+    ``bv``).
     """
     local = "p" + operand
     if const is not None:
         return [], repr(float(const))
     if arg is not None:
         return [], _VALUE_NAMES[arg]
+    if kind == "indexed":  # any operand, its index already known
+        kind = "any"
     if kind != "any":  # x**2 never evaluates log(x): no partial for a constant operand
         return [], "0.0"
     return [f"{local} = 0.0 if {operand}.__class__ is Const else {call}"], local
 
 
 def _index(operand: str, kind: str) -> str:
+    if kind == "indexed":  # computed before the body
+        return "i" + operand
     if kind != "any":
         return "0"
     return f"{operand}._i if {operand}._t is tape else tape.index({operand})"
@@ -502,7 +507,7 @@ def _unary_body(rule: rules.Unary) -> tuple[list[str], str]:
 def _record_lines(ia: str, ib: str, pa: str, pb: str) -> list[str]:
     lines = []
     for name, expr in (("ia", ia), ("ib", ib)):
-        if expr != "0":  # the sink's index is a literal in the row
+        if expr not in ("0", name):  # the sink's index is a literal in the row
             lines.append(f"{name} = {expr}")
     ia, ib = ("ia" if ia != "0" else "0"), ("ib" if ib != "0" else "0")
     return [
@@ -552,11 +557,14 @@ def operator(a, b):
         bv = b
         b = consts[b]
 {creating("any", "float", 2)}
-    if not isinstance(b, Node):
+    try:
+        ib = b._i if b._t is tape else tape.index(b)
+    except AttributeError:  # not a node
         if not is_number(b):
             return NotImplemented  # numpy arrays broadcast; others get Python's TypeError
         b = make_const(b)
-{creating("any", "any", 1)}
+        ib = 0
+{creating("any", "indexed", 1)}
 
 def reflected(b, a):
     if not is_number(a):
