@@ -32,6 +32,7 @@ graph may span tapes: a node used on a tape not its own joins that tape as a
 leaf (a variable simply moves over, as it has no past), and ``backward()``
 hands a leaf's adjoint on to its home tape. Backpropagation is linear in its
 seeds, so sweeping tape after tape (newest first) gives the same gradient.
+One tape is current per process: build graphs from one thread at a time.
 
 Nodes compute their value *and local partials* when built (like micrograd,
 but the partials are numbers, not closures): the operator methods are
