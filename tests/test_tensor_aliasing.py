@@ -44,6 +44,13 @@ def test_unit_cotangent_is_recognised_in_constant_time_only():
     assert not tensor_rules._is_unit(np.ones(4))  # a full array of ones: multiplied
     assert not tensor_rules._is_unit(np.broadcast_to(np.full((), 2.0), (4,)))
     assert not tensor_rules._is_unit(1.0)
+    assert not tensor_rules._is_unit(np.broadcast_to(np.ones(()), (0, 3)))  # empty
+
+
+def test_empty_arrays_differentiate_to_empty_gradients():
+    for shape in [(0,), (0, 3), (5000, 0)]:
+        g = grad(lambda t: xp.sum(xp.sin(t) * xp.tanh(t)))(np.zeros(shape))
+        assert g.shape == shape
 
 
 def test_a_users_constant_handed_on_by_reference_is_never_accumulated_into(x, c):

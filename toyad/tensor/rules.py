@@ -330,7 +330,12 @@ def _is_unit(y_bar: Any) -> bool:
 
     O(1): a full array of ones is not searched (it is multiplied as any other).
     """
-    return type(y_bar) is np.ndarray and not any(y_bar.strides) and y_bar.item(0) == 1.0
+    return (
+        type(y_bar) is np.ndarray
+        and not any(y_bar.strides)
+        and y_bar.size > 0
+        and y_bar.item(0) == 1.0
+    )
 
 
 def _times(y_bar: Any, d: Any) -> Any:
