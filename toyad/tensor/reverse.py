@@ -12,8 +12,10 @@ entries (only where an input is on the tape). :func:`backward` then
    the first contribution is kept by reference, later ones are added in
    place once the accumulator is an array only this pass can see (a fresh
    VJP result, checked by reference count, or the first sum it allocated).
-   Shared arrays (``y_bar`` passed through by ``add``, broadcast views) are
-   never written to.
+   Shared arrays (``y_bar`` passed through by ``add``, a saved value handed
+   on by reference, broadcast views) are never written to. A VJP that is
+   ``-y_bar`` (``Rule.vjp_negates``) into an owned accumulator becomes one
+   in-place subtraction.
 
 If the input carries forward tangents the same pass runs on Tensors (the VJP
 rules are written with engine operations), so the cotangents come out with
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from toyad.tensor import tensor as _tape
-from toyad.tensor.rules import asarray, sum_to_shape
+from toyad.tensor.rules import asarray, shape_of, sum_to_shape
 from toyad.tensor.tensor import Node, Tensor, _constant
 
 
@@ -80,7 +82,13 @@ def backward(
                 out.dot = node.out_dot
             else:
                 out = node.out
+            negates = rule.vjp_negates
             for i, parent, shape in node.parents:
+                if negates is not None and negates[i] and not differentiable:
+                    acc = cotangents.get(parent)
+                    if acc is not None and acc[1] and shape_of(node_bar) == shape:
+                        np.subtract(acc[0], node_bar, out=acc[0])  # x_bar -= y_bar: one pass
+                        continue
                 if rule.variadic:
                     x_bar = rule.vjp(i, node_bar, out, *args, **node.params)
                 else:

@@ -21,7 +21,11 @@ Adding a primitive is one ``Rule`` entry in ``RULES`` (plus a public name in
   ``vjp(i, y_bar, y, *inputs)`` is told which input it serves.
 
 VJP rules reuse the forward output where it is cheaper (``d tanh = 1 - y²``,
-``d exp = y``, ``d sqrt = 1 / 2y``, ``d(a/b)/db = -y/b``).
+``d exp = y``, ``d sqrt = 1 / 2y``, ``d(a/b)/db = -y/b``). The elementwise
+ones multiply the cotangent in with :func:`_times` / :func:`_times_fresh`:
+no product at all with the unit cotangent a ``sum`` hands down (the usual
+seed of a gradient), and a derivative array the rule just made takes the
+product in place, so a VJP costs the passes it needs and no temporaries.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ class Rule:
     # them); the tape keeps only those, plus the shapes of the others.
     vjp_reads: tuple[tuple[int, ...], ...] | None = None
     saves_output: bool = False  # some VJP reads the output value
+    # vjp_negates[i]: input i's VJP is -y_bar (neg, b in a - b), so the engine
+    # may subtract y_bar from an accumulator it owns instead (one pass, no
+    # temporary); the VJP rule stays the definition.
+    vjp_negates: tuple[bool, ...] | None = None
 
     def __repr__(self) -> str:
         return f"<tensor rule {self.name}>"
@@ -313,6 +321,69 @@ def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
     return _call(CONCATENATE, *arrays, axis=axis % nd)
 
 
+# -- cotangent products: skip the product with a sum's seed, reuse fresh buffers --
+
+
+def _is_unit(y_bar: Any) -> bool:
+    """True for a numpy cotangent that is exactly 1 everywhere *by construction*: a
+    0-d 1.0 or a broadcast (all strides 0) of it, as the VJP of ``sum`` gives.
+
+    O(1): a full array of ones is not searched (it is multiplied as any other).
+    """
+    return (
+        type(y_bar) is np.ndarray
+        and not any(y_bar.strides)
+        and y_bar.size > 0
+        and y_bar.item(0) == 1.0
+    )
+
+
+def _times(y_bar: Any, d: Any) -> Any:
+    """``y_bar * d`` for a local derivative ``d`` the rule did not make (a saved
+    input or output): ``d`` itself, by reference, when ``y_bar`` is a unit seed
+    of the same shape (1 * d is d exactly, in IEEE arithmetic too). The engine
+    never writes into a cotangent it did not allocate, so sharing is safe."""
+    if _is_unit(y_bar) and type(d) is np.ndarray and d.shape == y_bar.shape:
+        return d
+    return y_bar * d
+
+
+def _times_fresh(y_bar: Any, d: Any) -> Any:
+    """``y_bar * d`` for a derivative array ``d`` the rule just made and nobody
+    else sees: ``d`` itself for a unit seed, else the product written into ``d``."""
+    if type(d) is not np.ndarray:  # a Tensor (forward-over-reverse) or a numpy scalar
+        return y_bar * d
+    if _is_unit(y_bar) and d.shape == y_bar.shape:
+        return d
+    if type(y_bar) is np.ndarray and d.shape == np.broadcast_shapes(d.shape, y_bar.shape):
+        return np.multiply(d, y_bar, out=d)
+    return y_bar * d
+
+
+def _one_minus_square(y: Any) -> Any:
+    """1 - y² (tanh'), in one buffer on numpy."""
+    if type(y) is not np.ndarray:
+        return 1.0 - y * y
+    d = np.multiply(y, y)
+    return np.subtract(1.0, d, out=d)
+
+
+def _one_plus_square(y: Any) -> Any:
+    """1 + y² (tan'), in one buffer on numpy."""
+    if type(y) is not np.ndarray:
+        return 1.0 + y * y
+    d = np.multiply(y, y)
+    return np.add(1.0, d, out=d)
+
+
+def _minus_sin(x: Any) -> Any:
+    """-sin(x) (cos'), in one buffer on numpy."""
+    d = sin(x)
+    if type(d) is not np.ndarray:
+        return -d
+    return np.negative(d, out=d)
+
+
 # -- rule helpers that need more than one line --------------------------------
 
 
@@ -469,12 +540,12 @@ SUB = _entry(Rule(
     jvp=(lambda a_dot, y, a, b: a_dot, lambda b_dot, y, a, b: -b_dot),
     vjp=(lambda y_bar, y, a, b: y_bar, lambda y_bar, y, a, b: -y_bar),
     elementwise=True,
-    vjp_reads=((), ()),
+    vjp_reads=((), ()), vjp_negates=(False, True),
 ))  # fmt: skip
 MUL = _entry(Rule(
     "mul", np.multiply,  # d(ab) = b da + a db
     jvp=(lambda a_dot, y, a, b: a_dot * b, lambda b_dot, y, a, b: a * b_dot),
-    vjp=(lambda y_bar, y, a, b: y_bar * b, lambda y_bar, y, a, b: y_bar * a),
+    vjp=(lambda y_bar, y, a, b: _times(y_bar, b), lambda y_bar, y, a, b: _times(y_bar, a)),
     elementwise=True,
     vjp_reads=((1,), (0,)),
 ))  # fmt: skip
@@ -490,7 +561,7 @@ NEG = _entry(Rule(
     jvp=(lambda x_dot, y, x: -x_dot,),
     vjp=(lambda y_bar, y, x: -y_bar,),
     elementwise=True,
-    vjp_reads=((),),
+    vjp_reads=((),), vjp_negates=(True,),
 ))  # fmt: skip
 POW = _entry(Rule(
     "pow", np.power,  # d(a^b) = b a^(b-1) da + a^b log(a) db
@@ -508,7 +579,7 @@ POW = _entry(Rule(
 POW_CONST = _entry(Rule(
     "pow_const", lambda a, p: a**p,  # d(a^p) = p a^(p-1) da, p a plain number
     jvp=(lambda x_dot, y, x, p: x_dot * _dpow(x, p),),
-    vjp=(lambda y_bar, y, x, p: y_bar * _dpow(x, p),),
+    vjp=(lambda y_bar, y, x, p: _times_fresh(y_bar, _dpow(x, p)),),
     elementwise=True,
 ))  # fmt: skip
 
@@ -516,7 +587,7 @@ POW_CONST = _entry(Rule(
 EXP = _entry(Rule(
     "exp", np.exp,  # exp' = exp = y
     jvp=(lambda x_dot, y, x: x_dot * y,),
-    vjp=(lambda y_bar, y, x: y_bar * y,),
+    vjp=(lambda y_bar, y, x: _times(y_bar, y),),
     elementwise=True,
     vjp_reads=((),), saves_output=True,
 ))  # fmt: skip
@@ -529,40 +600,40 @@ LOG = _entry(Rule(
 SIN = _entry(Rule(
     "sin", np.sin,  # sin' = cos
     jvp=(lambda x_dot, y, x: x_dot * np.cos(x),),
-    vjp=(lambda y_bar, y, x: y_bar * cos(x),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, cos(x)),),
     elementwise=True,
 ))  # fmt: skip
 COS = _entry(Rule(
     "cos", np.cos,  # cos' = -sin
     jvp=(lambda x_dot, y, x: -x_dot * np.sin(x),),
-    vjp=(lambda y_bar, y, x: -y_bar * sin(x),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, _minus_sin(x)),),
     elementwise=True,
 ))  # fmt: skip
 TAN = _entry(Rule(
     "tan", np.tan,  # tan' = 1 + tan² = 1 + y²
     jvp=(lambda x_dot, y, x: x_dot * (1.0 + y * y),),
-    vjp=(lambda y_bar, y, x: y_bar * (1.0 + y * y),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, _one_plus_square(y)),),
     elementwise=True,
     vjp_reads=((),), saves_output=True,
 ))  # fmt: skip
 TANH = _entry(Rule(
     "tanh", np.tanh,  # tanh' = 1 - tanh² = 1 - y²
     jvp=(lambda x_dot, y, x: x_dot * (1.0 - y * y),),
-    vjp=(lambda y_bar, y, x: y_bar * (1.0 - y * y),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, _one_minus_square(y)),),
     elementwise=True,
     vjp_reads=((),), saves_output=True,
 ))  # fmt: skip
 SQRT = _entry(Rule(
     "sqrt", np.sqrt,  # sqrt' = 1 / (2 sqrt) = 0.5 / y
     jvp=(lambda x_dot, y, x: x_dot * (0.5 / y),),
-    vjp=(lambda y_bar, y, x: y_bar * (0.5 / y),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, 0.5 / y),),
     elementwise=True,
     vjp_reads=((),), saves_output=True,
 ))  # fmt: skip
 ABS = _entry(Rule(
     "abs", np.abs,  # |x|' = sign(x) (0 at 0, as JAX and torch)
     jvp=(lambda x_dot, y, x: x_dot * np.sign(x),),
-    vjp=(lambda y_bar, y, x: y_bar * sign(x),),
+    vjp=(lambda y_bar, y, x: _times_fresh(y_bar, sign(x)),),
     elementwise=True,
 ))  # fmt: skip
 WHERE = _entry(Rule(
