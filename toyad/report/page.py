@@ -17,6 +17,7 @@ import pandas as pd
 
 from toyad.report import plots
 from toyad.report.load import Run, is_complete
+from toyad.report.references import references_section
 from toyad.results import STATUSES
 
 REFERENCE_BACKEND = "analytic"
@@ -729,6 +730,7 @@ ALL_CASES_COLUMNS = (
     "passes",
     "max_rel_error",
     "tolerance",
+    "reference",
     "peak_bytes",
     "prepare_s",
     "wall_s",
@@ -772,6 +774,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
     ("summary", "Summary", summary_section),
     ("scaling", "Forward vs reverse", scaling_section),
     ("accuracy", "Accuracy", accuracy_section),
+    ("references", "References", references_section),
     ("cost", "Cost", cost_section),
     ("hessians", "Hessians", hessian_section),
     ("per-op", "Scalar engines: per-op cost", per_op_section),
