@@ -18,9 +18,10 @@ gradient=None, jacobian=None, hessian=None, description=None)``:
   array (no sweep), or a generator ``x=lambda n, rng: ...`` (``rng`` a seeded
   ``numpy.random.Generator``; default: a standard normal). Neither given:
   n = 4, 16, 64.
-- ``m``: output sizes to sweep, for a vector-valued f that takes them:
-  f is then called as ``f(xp, x, m=m)``. Without it the output size is
-  whatever f returns at that n (found by evaluating f once with numpy).
+- ``m``: output sizes to sweep, for a vector-valued f: f is called as
+  ``f(xp, x, m=m)`` when it takes ``m`` (or shapes its output through
+  ``consts``). Without it the output size is whatever f returns at that n
+  (found by evaluating f once with numpy).
 - ``consts``: ``lambda n, m, rng: {"w": ...}`` -- constants passed to f as
   keywords, drawn once per instance (use ``xp.asarray`` on arrays in f).
 - ``gradient`` / ``jacobian`` / ``hessian`` (or the decorators of the same
@@ -189,8 +190,6 @@ class UserProblem:
         self.m_sizes: tuple[int, ...] = (
             () if m is None else tuple(sorted({int(s) for s in np.atleast_1d(m)}))
         )
-        if self.m_sizes and not _accepts(fn, "m"):
-            raise ValueError(f"toyad.problem: {self.name} declares m sizes, so f must take m")
         self.consts_fn = consts
         self._gradient = gradient
         self._jacobian = jacobian
@@ -254,7 +253,7 @@ class UserProblem:
         else:
             x = rng.standard_normal(n)
         consts: dict[str, Any] = {}
-        if self.m_sizes:
+        if self.m_sizes and _accepts(self.fn, "m"):
             consts["m"] = m
         if self.consts_fn is not None:
             consts.update(self.consts_fn(n, m, rng))
