@@ -17,7 +17,7 @@ import pandas as pd
 
 from toyad.report import plots
 from toyad.report.load import Run, is_complete
-from toyad.report.references import references_section
+from toyad.report.references import with_references
 from toyad.results import STATUSES
 
 REFERENCE_BACKEND = "analytic"
@@ -774,7 +774,6 @@ SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
     ("summary", "Summary", summary_section),
     ("scaling", "Forward vs reverse", scaling_section),
     ("accuracy", "Accuracy", accuracy_section),
-    ("references", "References", references_section),
     ("cost", "Cost", cost_section),
     ("hessians", "Hessians", hessian_section),
     ("per-op", "Scalar engines: per-op cost", per_op_section),
@@ -797,6 +796,7 @@ def build_page(
     run: Run, sections: Iterable[tuple[str, str, Callable[[Run], str]]] = SECTIONS
 ) -> str:
     """The complete index.html text for ``run``."""
+    sections = with_references(run, sections)  # a user's function: what it was checked against
     rendered = [
         (anchor, heading, _render_safely(render, run)) for anchor, heading, render in sections
     ]

@@ -24,6 +24,25 @@ def reference_findings(run: Run) -> list[dict[str, Any]]:
     return [f for f in found if isinstance(f, dict)]
 
 
+def relevant(run: Run) -> bool:
+    """Whether a run checked anything against more than the catalog's hand-written answers."""
+    if reference_findings(run):
+        return True
+    if "reference" not in run.cases.columns:
+        return False
+    kinds = set(run.cases["reference"].dropna()) - {"", "analytic", "numpy"}
+    return bool(kinds)
+
+
+def with_references(run: Run, sections: Any) -> list:
+    """``sections`` with the References section after Accuracy, where the run needs it."""
+    sections = list(sections)
+    if not relevant(run) or any(anchor == "references" for anchor, _, _ in sections):
+        return sections
+    at = next((i + 1 for i, s in enumerate(sections) if s[0] == "accuracy"), len(sections))
+    return [*sections[:at], ("references", "References", references_section), *sections[at:]]
+
+
 def references_section(run: Run) -> str:
     from toyad.report.page import frame_table, note
 
