@@ -319,3 +319,18 @@ def test_plugin_does_nothing_in_a_run_without_toyad_cases(tmp_path):
     proc = _user_pytest(tmp_path, "test_plain.py", "--benchmark-only")
     assert proc.returncode in (0, 5), proc.stdout[-2000:]
     assert not (tmp_path / "reports").exists()
+
+
+def test_the_example_file_collects_its_suites(tmp_path):
+    (tmp_path / "bench_mine.py").write_text((ROOT / "examples" / "bench_mine.py").read_text())
+    proc = _user_pytest(tmp_path, "bench_mine.py", "--collect-only", "--backends", "tensor")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    suites = {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
+    assert suites == {
+        "bench_mine.py::my_loss::test_accuracy",
+        "bench_mine.py::my_loss::test_gradient_vs_n",
+        "bench_mine.py::my_loss::test_hessian_vs_n",
+        "bench_mine.py::my_loss::test_overhead",
+        "bench_mine.py::my_layer::test_accuracy",
+        "bench_mine.py::my_layer::test_jacobian_grid",
+    }
