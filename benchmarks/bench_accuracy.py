@@ -20,55 +20,19 @@ import numpy as np
 import pytest
 
 from benchmarks import harness
+from toyad.bench import suites
 
 # A first call over the hard limit is a case's only sample (see harness.run_case).
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
 
-OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
+OPERATIONS = suites.ACCURACY_OPERATIONS
 # Step-sweep problems, best first: transcendental or quartic, so every
 # difference method has a truncation error to show (x²y has no third derivative).
 STEP_SWEEP_PREFERRED = ("sin_square", "rosenbrock", "elementwise_chain", "fan_in")
 
-
-FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
-
-
-def left_for_later(h: harness.Harness, spec: harness.CaseSpec) -> str:
-    """Why a timed quick run skips this case ("" if it does not)."""
-    if not h.timing or spec.problem not in h.profile.accuracy_skip_frameworks:
-        return ""
-    entry = h.entry(spec.backend)
-    if entry.backend is None or entry.backend.family not in FRAMEWORK_FAMILIES:
-        return ""
-    return (
-        f"the {h.profile.name} profile leaves {spec.problem} on the frameworks to the test "
-        "command and the full profile (tracing it costs seconds a case)"
-    )
-
-
-def accuracy_specs(h: harness.Harness) -> list[harness.CaseSpec]:
-    specs = []
-    sizes = dict(h.profile.accuracy_n)
-    for entry in h.entries():
-        for problem in h.problems():
-            n = sizes.get(problem.name)  # None: the problem's default
-            for op in OPERATIONS:  # primal first: later ratios reuse its median
-                if op in harness.SCALAR_ONLY and not problem.scalar:
-                    continue
-                for mode in entry.modes(op, both=op in ("gradient", "jacobian")):
-                    specs.append(
-                        harness.CaseSpec(
-                            "accuracy",
-                            entry.name,
-                            problem.name,
-                            op,
-                            mode,
-                            n,
-                            with_primal=True,
-                            budget_s=h.profile.accuracy_budget_s,
-                        )
-                    )
-    return specs
+FRAMEWORK_FAMILIES = suites.FRAMEWORK_FAMILIES
+left_for_later = suites.left_for_later
+accuracy_specs = suites.accuracy_specs
 
 
 def step_sweep_params(h: harness.Harness) -> list[tuple[str, str]]:

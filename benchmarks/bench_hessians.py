@@ -12,33 +12,13 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import harness
+from toyad.bench import suites
 
 # A first call over the hard limit is a case's only sample (see harness.run_case).
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
 
 
-def hessian_specs(h: harness.Harness) -> list[harness.CaseSpec]:
-    sizes = h.profile.hessian_sizes
-    specs = []
-    for problem in h.scalable_scalar_problems(sizes, h.profile.hessian_problems):
-        for entry in h.entries():
-            for n in sizes:
-                if not h.allows(problem.name, n):
-                    continue
-                for mode in entry.modes("hessian"):
-                    specs.append(
-                        harness.CaseSpec(
-                            "hessians",
-                            entry.name,
-                            problem.name,
-                            "hessian",
-                            mode,
-                            n,
-                            1,
-                            with_primal=True,
-                        )
-                    )
-    return specs
+hessian_specs = suites.hessian_specs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -13,34 +13,13 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import harness
+from toyad.bench import suites
 
 # A first call over the hard limit is a case's only sample (see harness.run_case).
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
 
-OPERATIONS = ("primal", "gradient", "jvp", "vjp")
-
-
-def overhead_specs(h: harness.Harness) -> list[harness.CaseSpec]:
-    n_wanted = h.profile.overhead_n
-    specs = []
-    for problem in h.scalable_scalar_problems([n_wanted], h.profile.overhead_problems):
-        n = n_wanted if h.allows(problem.name, n_wanted) else None  # None: its default n
-        for entry in h.entries():
-            for op in OPERATIONS:  # primal first: the ratios reuse its median
-                for mode in entry.modes(op, both=op == "gradient"):
-                    specs.append(
-                        harness.CaseSpec(
-                            "overhead",
-                            entry.name,
-                            problem.name,
-                            op,
-                            mode,
-                            n,
-                            1,
-                            with_primal=True,
-                        )
-                    )
-    return specs
+OPERATIONS = suites.OVERHEAD_OPERATIONS
+overhead_specs = suites.overhead_specs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -16,59 +16,14 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import harness
+from toyad.bench import suites
 
 # A first call over the hard limit is a case's only sample (see harness.run_case).
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
 
-JACOBIAN_PROBLEM = "dense_tanh"
-
-
-def jacobian_specs(h: harness.Harness) -> list[harness.CaseSpec]:
-    if JACOBIAN_PROBLEM not in h.problem_names:
-        return []
-    specs = []
-    for entry in h.entries():
-        modes = entry.modes("jacobian", both=True)
-        for n, m in h.profile.jacobian_grid:  # sorted: a size comes after the ones it dominates
-            for mode in modes:
-                specs.append(
-                    harness.CaseSpec(
-                        "scaling",
-                        entry.name,
-                        JACOBIAN_PROBLEM,
-                        "jacobian",
-                        mode,
-                        n,
-                        m,
-                        with_primal=True,
-                    )
-                )
-    return specs
-
-
-def gradient_specs(h: harness.Harness) -> list[harness.CaseSpec]:
-    sizes = h.profile.gradient_sizes
-    specs = []
-    for problem in h.scalable_scalar_problems(sizes, h.profile.gradient_problems):
-        for entry in h.entries():
-            modes = entry.modes("gradient", both=True)
-            for n in sizes:
-                if not h.allows(problem.name, n):
-                    continue
-                for mode in modes:
-                    specs.append(
-                        harness.CaseSpec(
-                            "scaling",
-                            entry.name,
-                            problem.name,
-                            "gradient",
-                            mode,
-                            n,
-                            1,
-                            with_primal=True,
-                        )
-                    )
-    return specs
+JACOBIAN_PROBLEM = suites.JACOBIAN_PROBLEM
+jacobian_specs = suites.jacobian_specs
+gradient_specs = suites.gradient_specs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -11,6 +11,36 @@ Modules (the file names show the architecture):
 - ``toyad.problems``  benchmark problems ``f(xp, x)`` with analytic derivatives
 - ``toyad.backends``  one adapter interface for every engine and framework
 - ``toyad.report``    CSV + self-contained HTML from a benchmark run
+- ``toyad.userproblems``  your own function: ``toyad.problem``; ``toyad.compare``
+
+Benchmark your own function::
+
+    import toyad
+
+    @toyad.problem(n=[4, 64, 1024])
+    def my_loss(xp, x):
+        return xp.sum(xp.tanh(x) ** 2)
+
+    # pytest bench_mine.py --benchmark-only     (the suites that fit, a report)
+    df = toyad.compare(my_loss, x, operations=["gradient", "hessian"])
+    toyad.report.write(df, "out/")
 """
 
+from typing import Any
+
+from toyad.userproblems import UserProblem, problem
+
 __version__ = "0.1.0"
+__all__ = ["UserProblem", "compare", "problem"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "compare":
+        from toyad.bench.compare import compare
+
+        return compare
+    if name == "report":
+        import importlib
+
+        return importlib.import_module("toyad.report")
+    raise AttributeError(f"module 'toyad' has no attribute {name!r}")

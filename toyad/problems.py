@@ -685,9 +685,16 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Problem:
-    """The problem called ``name``; unknown -> UnknownProblem (a ValueError) listing names."""
+    """The problem called ``name`` (the catalog's, or one declared with ``toyad.problem``);
+    unknown -> UnknownProblem (a ValueError) listing names."""
     try:
         return PROBLEMS[name]
+    except (KeyError, TypeError):
+        pass
+    from toyad.userproblems import REGISTRY  # functions declared with toyad.problem
+
+    try:
+        return REGISTRY[name]
     except (KeyError, TypeError):
         raise UnknownProblem(
             f"unknown problem {name!r}; known problems: {', '.join(PROBLEMS)}"

@@ -47,6 +47,7 @@ CASE_COLUMNS = (
     "rounds",
     "max_rel_error",
     "tolerance",
+    "reference",  # what the result is checked against: analytic | agreement(A,B) | numeric | none
     "status",
     "message",
     "primal_s",  # median time of the primal in the same backend

@@ -53,6 +53,14 @@ class AnalyticBackend(Backend):
                 f"{operation} needs a scalar-valued f; problem {inst.name!r} returns shape ({m},)"
             )
 
+        hand = getattr(prob, "hand_written", None)  # a user's problem: only what was given
+        if hand is not None and operation != "primal":
+            need = "hessian" if operation == "hessian" else "derivative"
+            if need not in hand:
+                what = "Hessian" if need == "hessian" else "gradient/Jacobian"
+                raise UnsupportedOperation(
+                    self.name, operation, mode, f"problem {inst.name!r} has no hand-written {what}"
+                )
         if operation == "primal":
             return lambda: prob.primal(x, **consts)
         if operation == "gradient":

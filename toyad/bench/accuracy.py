@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,20 @@ PROBLEM_TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {}
 
 class ShapeMismatch(ValueError):
     pass
+
+
+class NoReference(ValueError):
+    """No reference could be established for a user problem (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference answer and where it came from (the case's ``reference`` column)."""
+
+    value: np.ndarray | None
+    kind: str  # analytic | agreement(A,B) | numeric | numpy | none
+    problem: str = ""  # why there is none, when that is a finding ("" otherwise)
+    tolerance: float | None = None  # a floor on the cases' tolerance (numeric references)
 
 
 def max_rel_error(actual: Any, expected: Any) -> float:
@@ -129,3 +144,20 @@ def directions(n: int, m: int, scalar: bool) -> tuple[np.ndarray, np.ndarray]:
     v = rng.standard_normal(n)
     u = np.asarray(rng.standard_normal()) if scalar else rng.standard_normal(m)
     return v, u
+
+
+def reference_of(inst: Any, operation: str, v: np.ndarray, u: np.ndarray) -> Reference:
+    """The reference for ``operation`` and its kind.
+
+    Catalog problems: the hand-written answer ("analytic"; "numpy" for the
+    primal; "none" where the catalog has no such derivative). A user's problem
+    (``toyad.problem``) says itself: hand-written, by agreement, numeric or
+    none (see ``toyad.userproblems``).
+    """
+    user = getattr(inst.problem, "user", None)
+    if user is not None:
+        return user.reference(inst, operation, v, u)
+    value = reference(inst, operation, v, u)
+    if value is None:
+        return Reference(None, "none")
+    return Reference(value, "numpy" if operation == "primal" else "analytic")

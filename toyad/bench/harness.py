@@ -94,7 +94,7 @@ from toyad.bench.accuracy import (
     directions,
     max_rel_error,
     product_condition,
-    reference,
+    reference_of,
     status_for,
     tolerance_for,
 )
@@ -230,6 +230,8 @@ class Harness:
     hard_limit_s: float | None = None  # None: the profile's (HARD_LIMIT_FACTOR x its cap)
     run_folder: Path | None = None  # where the journal goes (None: no journal)
     resumed: set[str] = field(default_factory=set)  # node ids recorded by the resumed run
+    problem_patterns: str | None = None  # --problems as given (it selects user problems too)
+    outcomes: bool = True  # conclude() passes/fails/skips the test (False: toyad.compare)
 
     def __post_init__(self) -> None:
         self.slow = SlowRegistry(self.profile.time_cap_s)
@@ -330,6 +332,12 @@ class Harness:
         """Anything to write: case records or semantics rows."""
         return bool(self.records or self.semantics)
 
+    def selects_problem(self, name: str) -> bool:
+        """Whether --problems selects ``name`` (a user's problem: not in ``problem_names``)."""
+        from toyad.bench.selection import matches
+
+        return matches(self.problem_patterns, name)
+
     def entry(self, name: str) -> BackendEntry:
         if name not in self._entries:
             try:
@@ -410,6 +418,8 @@ class Harness:
         self.add_record(record)
         if benchmark is not None:
             benchmark.extra_info.update({k: v for k, v in record.items() if v is not None})
+        if not self.outcomes:
+            return
         if status in ("unsupported", "skipped-too-slow"):
             pytest.skip(f"{status}: {message}")
         if status in ("wrong", "error"):
@@ -549,6 +559,7 @@ class Harness:
             )
             self.conclude(record, benchmark, "skipped-too-slow", message)
             return record
+        self._warm_reference(spec)
         guards.reset_peak()
         rss_before = guards.rss_bytes()
         case_start = time.perf_counter()
@@ -580,6 +591,19 @@ class Harness:
             guards.release_memory()
         self.conclude(record, benchmark, status, message)
         return record
+
+    def _warm_reference(self, spec: CaseSpec) -> None:
+        """A user problem's reference by agreement, computed (once) outside the case's limits."""
+        from toyad import problems
+
+        try:
+            if getattr(problems.get(spec.problem), "user", None) is None:
+                return
+            inst = self.instance(spec.problem, spec.n, spec.m)
+            v, u = directions(inst.n, inst.m, inst.scalar)
+            reference_of(inst, spec.operation, v, u)
+        except Exception:  # the case itself meets (and records) whatever went wrong
+            return
 
     def _run(self, benchmark: Any, spec: CaseSpec, record: dict[str, Any]) -> tuple[str, str]:
         entry = self.entry(spec.backend)
@@ -616,13 +640,18 @@ class Harness:
                 return "skipped-too-large", too_large
 
         v, u = directions(n, m, inst.scalar)
-        expected = reference(inst, op, v, u)
-        if expected is None:
+        ref = reference_of(inst, op, v, u)
+        record["reference"] = ref.kind
+        expected = ref.value
+        if expected is None and not ref.problem:
             return "unsupported", f"problem {spec.problem} has no analytic {op} to check against"
-        tolerance = tolerance_for(b.name, spec.problem, op, inst)
-        if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
-            tolerance *= product_condition(inst, op, v, u)
-        record["tolerance"] = tolerance
+        if expected is not None:  # (none: a finding; the case is run and timed all the same)
+            tolerance = tolerance_for(b.name, spec.problem, op, inst)
+            if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
+                tolerance *= product_condition(inst, op, v, u)
+            if ref.tolerance is not None:
+                tolerance = max(tolerance, ref.tolerance)
+            record["tolerance"] = tolerance
 
         counter = CallCounter(inst.f)
         start = time.perf_counter()
@@ -650,15 +679,20 @@ class Harness:
         benchmark.extra_info["first_call_s"] = first_s
         benchmark.extra_info["f_calls_first_call"] = counter.calls - calls_before_warmup
 
-        try:
-            error = max_rel_error(result, expected)
-        except ShapeMismatch as exc:
-            return "wrong", str(exc)
-        record["max_rel_error"] = error
-        status = status_for(error, tolerance)
-        message = (
-            "" if status == "ok" else f"max relative error {error:.3g} over tolerance {tolerance:g}"
-        )
+        if expected is None:
+            status, message = "error", f"no reference: {ref.problem}"
+        else:
+            try:
+                error = max_rel_error(result, expected)
+            except ShapeMismatch as exc:
+                return "wrong", str(exc)
+            record["max_rel_error"] = error
+            status = status_for(error, tolerance)
+            message = (
+                ""
+                if status == "ok"
+                else f"max relative error {error:.3g} over tolerance {tolerance:g}"
+            )
 
         # A first call may carry one-off costs (eager kernels compiled per shape, a
         # lazily built pfor function): over the cap, a second call says what a call costs.

@@ -46,7 +46,11 @@ from toyad.bench.publish import (
     toyad_object,
     write_run,
 )
-from toyad.bench.selection import SelectionError, select_names
+from toyad.bench.selection import SelectionError, select_names, unmatched
+from toyad.bench.user import (  # noqa: F401  (hooks: a user's function as suites)
+    pytest_generate_tests,
+    pytest_pycollect_makeitem,
+)
 
 EXPLICIT_REPORT_DIR = pytest.StashKey[bool]()
 
@@ -103,7 +107,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         backend_names = select_names(config.getoption("backends"), backends.names(), "backend")
-        problem_names = select_names(config.getoption("problems"), problems.names(), "problem")
+        # not strict: a pattern may name a problem a test module declares (toyad.problem)
+        problem_names = select_names(
+            config.getoption("problems"), problems.names(), "problem", strict=False
+        )
     except SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = config.getoption("report_dir")
@@ -117,6 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=Path(report_dir) if report_dir else Path(config.rootpath) / "reports",
         max_rss_bytes=int(max_rss * 2**30) if max_rss and max_rss > 0 else None,
         hard_limit_s=config.getoption("hard_limit_s"),
+        problem_patterns=config.getoption("problems"),
     )
     if resume is not None:
         folder = Path(resume)
@@ -140,8 +148,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A resumed run does not run again what its journal says finished."""
+    """--problems names known problems; a resumed run does not run again what it finished."""
+    from toyad import problems, userproblems
+
     h = harness_of(config)
+    known = problems.names() + [n for n in userproblems.REGISTRY if n not in problems.PROBLEMS]
+    bad = unmatched(h.problem_patterns, known)
+    if bad:
+        raise pytest.UsageError(f"unknown problem {bad[0]!r}; known problems: {', '.join(known)}")
     if not h.resumed:
         return
     done = [item for item in items if item.nodeid in h.resumed]

@@ -14,6 +14,14 @@ from toyad.bench.harness import Harness
 from toyad.results import STATUSES
 
 
+def reference_findings() -> list[dict[str, Any]]:
+    """Disagreements between exact backends met while establishing references (user problems)."""
+    import sys
+
+    module = sys.modules.get("toyad.userproblems")
+    return list(module.FINDINGS) if module is not None else []
+
+
 def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
     """The ``toyad`` object of the run JSON (see toyad.results)."""
     cases = [dict(r) for r in harness.records]
@@ -30,6 +38,7 @@ def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
         "tradeoffs": tradeoffs(cases),
         "complete": True,
         "resumed_from": harness.resumed_from,
+        "reference_findings": reference_findings(),
     }
 
 

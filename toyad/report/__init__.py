@@ -5,6 +5,7 @@
     report.write_report(run_json, out_dir)         # results.csv, semantics.csv, index.html
     report.publish(run_json, "reports")            # reports/<UTC stamp>-<commit>/ + reports/latest
     report.compare(run_a, run_b, out_dir)          # compare.csv, compare.html
+    report.write(toyad.compare(f, x), "out/")      # the same page for a toyad.compare frame
 
 Nothing is overwritten in place: files are written to temporary names and
 renamed; a published run folder is built as ``.tmp-*`` and renamed whole.
@@ -40,6 +41,8 @@ __all__ = [
     "load_run",
     "new_run_folder",
     "publish",
+    "run_from_frame",
+    "write",
     "write_report",
 ]
 
@@ -59,6 +62,65 @@ def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
         write_csv(run.semantics, out / "semantics.csv")
     atomic_write_text(out / "index.html", build_page(run))
     return out
+
+
+def run_from_frame(frame: Any) -> dict[str, Any]:
+    """A run JSON (pytest-benchmark shape, ``toyad`` object) around a frame of case rows.
+
+    The frame is what ``toyad.compare`` returns (or any frame with case columns);
+    its ``attrs["toyad"]`` (environment, findings, profile, started) is kept.
+    """
+    import math
+
+    from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS
+
+    info = dict(getattr(frame, "attrs", {}).get("toyad") or {})
+    cases = []
+    for row in frame.to_dict(orient="records"):
+        case = {}
+        for key in (*CASE_COLUMNS, *EXTRA_CASE_FIELDS):
+            value = row.get(key)
+            if value is not None and not isinstance(value, (list, str)):
+                try:
+                    if value != value or (isinstance(value, float) and math.isnan(value)):
+                        value = None  # NaN / pd.NA
+                except (TypeError, ValueError):
+                    value = None
+            if hasattr(value, "item"):
+                value = value.item()
+            case[key] = value
+        cases.append(case)
+    environment = dict(info.get("environment") or {})
+    if not environment:
+        import platform
+
+        import numpy
+
+        environment = {"python": platform.python_version(), "numpy": numpy.__version__}
+    return {
+        "benchmarks": [],
+        "datetime": info.get("started") or datetime.now(timezone.utc).isoformat(),
+        "toyad": {
+            "schema": 1,
+            "profile": info.get("profile", ""),
+            "started": info.get("started") or datetime.now(timezone.utc).isoformat(),
+            "duration_s": info.get("duration_s"),
+            "environment": environment,
+            "cases": cases,
+            "semantics": [],
+            "reference_findings": list(info.get("findings") or []),
+            "complete": True,
+        },
+    }
+
+
+def write(frame: Any, out_dir: str | Path) -> Path:
+    """Write results.csv and index.html for a frame of case rows (``toyad.compare``'s)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = run_from_frame(frame)
+    atomic_write_text(out / RUN_JSON_NAME, json.dumps(run, indent=1, default=str) + "\n")
+    return write_report(run, out)
 
 
 def _stamp(run: Run) -> str:

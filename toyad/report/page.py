@@ -17,6 +17,7 @@ import pandas as pd
 
 from toyad.report import plots
 from toyad.report.load import Run, is_complete
+from toyad.report.references import with_references
 from toyad.results import STATUSES
 
 REFERENCE_BACKEND = "analytic"
@@ -729,6 +730,7 @@ ALL_CASES_COLUMNS = (
     "passes",
     "max_rel_error",
     "tolerance",
+    "reference",
     "peak_bytes",
     "prepare_s",
     "wall_s",
@@ -794,6 +796,7 @@ def build_page(
     run: Run, sections: Iterable[tuple[str, str, Callable[[Run], str]]] = SECTIONS
 ) -> str:
     """The complete index.html text for ``run``."""
+    sections = with_references(run, sections)  # a user's function: what it was checked against
     rendered = [
         (anchor, heading, _render_safely(render, run)) for anchor, heading, render in sections
     ]

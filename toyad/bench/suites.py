@@ -1,0 +1,150 @@
+"""The suites' case lists: which :class:`CaseSpec` each suite measures.
+
+One builder per suite, shared by the repository's ``benchmarks/bench_*.py``
+(over the selected catalog problems and the profile's sizes) and by a user's
+own function (``toyad.problem``; the plugin collects it, see
+``toyad.bench.user``), which passes its one problem and its declared sizes.
+
+accuracy   every operation a problem admits, every mode (plus the forward/reverse a
+           backend lacks, recorded unsupported), at the problem's default sizes
+scaling    full Jacobians over an (n, m) grid; gradients of scalar problems as n grows
+hessians   every Hessian mode of scalar problems as n grows
+overhead   primal, gradient, jvp, vjp at one n: the cheap-gradient ratios
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from toyad.bench.harness import SCALAR_ONLY, CaseSpec, Harness
+
+ACCURACY_OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
+OVERHEAD_OPERATIONS = ("primal", "gradient", "jvp", "vjp")
+JACOBIAN_PROBLEM = "dense_tanh"
+FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
+
+
+def left_for_later(h: Harness, spec: CaseSpec) -> str:
+    """Why a timed quick run skips this accuracy case ("" if it does not)."""
+    if not h.timing or spec.problem not in h.profile.accuracy_skip_frameworks:
+        return ""
+    entry = h.entry(spec.backend)
+    if entry.backend is None or entry.backend.family not in FRAMEWORK_FAMILIES:
+        return ""
+    return (
+        f"the {h.profile.name} profile leaves {spec.problem} on the frameworks to the test "
+        "command and the full profile (tracing it costs seconds a case)"
+    )
+
+
+def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[CaseSpec]:
+    """Every backend x problem x operation x mode at the problem's default sizes."""
+    specs = []
+    sizes = dict(h.profile.accuracy_n)
+    chosen = h.problems() if problems is None else list(problems)
+    for entry in h.entries():
+        for problem in chosen:
+            n = sizes.get(problem.name)  # None: the problem's default
+            for op in ACCURACY_OPERATIONS:  # primal first: later ratios reuse its median
+                if op in SCALAR_ONLY and not problem.scalar:
+                    continue
+                for mode in entry.modes(op, both=op in ("gradient", "jacobian")):
+                    specs.append(
+                        CaseSpec(
+                            "accuracy",
+                            entry.name,
+                            problem.name,
+                            op,
+                            mode,
+                            n,
+                            with_primal=True,
+                            budget_s=h.profile.accuracy_budget_s,
+                        )
+                    )
+    return specs
+
+
+def jacobian_specs(
+    h: Harness,
+    problem: str | None = JACOBIAN_PROBLEM,
+    grid: Sequence[tuple[int | None, int | None]] | None = None,
+) -> list[CaseSpec]:
+    """Full Jacobians of one problem over an (n, m) grid (the profile's by default), both modes.
+
+    The grid must be sorted so that a size comes after the ones it dominates.
+    """
+    if problem is None or (grid is None and problem not in h.problem_names):
+        return []
+    cells = h.profile.jacobian_grid if grid is None else grid
+    specs = []
+    for entry in h.entries():
+        modes = entry.modes("jacobian", both=True)
+        for n, m in cells:
+            for mode in modes:
+                specs.append(CaseSpec("scaling", entry.name, problem, "jacobian", mode, n, m, True))
+    return specs
+
+
+def gradient_specs(
+    h: Harness,
+    problems: Sequence[Any] | None = None,
+    sizes: Sequence[int | None] | None = None,
+) -> list[CaseSpec]:
+    """Gradients of scalar problems as n grows (m = 1), forward against reverse."""
+    sizes = h.profile.gradient_sizes if sizes is None else sizes
+    if problems is None:
+        problems = h.scalable_scalar_problems(sizes, h.profile.gradient_problems)
+    specs = []
+    for problem in problems:
+        for entry in h.entries():
+            modes = entry.modes("gradient", both=True)
+            for n in sizes:
+                if n is not None and not h.allows(problem.name, n):
+                    continue
+                for mode in modes:
+                    specs.append(
+                        CaseSpec("scaling", entry.name, problem.name, "gradient", mode, n, 1, True)
+                    )
+    return specs
+
+
+def hessian_specs(
+    h: Harness,
+    problems: Sequence[Any] | None = None,
+    sizes: Sequence[int | None] | None = None,
+) -> list[CaseSpec]:
+    """Every Hessian mode of scalar problems as n grows."""
+    sizes = h.profile.hessian_sizes if sizes is None else sizes
+    if problems is None:
+        problems = h.scalable_scalar_problems(sizes, h.profile.hessian_problems)
+    specs = []
+    for problem in problems:
+        for entry in h.entries():
+            for n in sizes:
+                if n is not None and not h.allows(problem.name, n):
+                    continue
+                for mode in entry.modes("hessian"):
+                    specs.append(
+                        CaseSpec("hessians", entry.name, problem.name, "hessian", mode, n, 1, True)
+                    )
+    return specs
+
+
+def overhead_specs(
+    h: Harness, problems: Sequence[Any] | None = None, n: int | None = None
+) -> list[CaseSpec]:
+    """Primal, gradient (every mode), jvp and vjp at one n (the profile's ``overhead_n``)."""
+    n_wanted = h.profile.overhead_n if n is None else n
+    if problems is None:
+        problems = h.scalable_scalar_problems([n_wanted], h.profile.overhead_problems)
+    specs = []
+    for problem in problems:
+        size = n_wanted if h.allows(problem.name, n_wanted) else None  # None: its default n
+        for entry in h.entries():
+            for op in OVERHEAD_OPERATIONS:  # primal first: the ratios reuse its median
+                for mode in entry.modes(op, both=op == "gradient"):
+                    specs.append(
+                        CaseSpec("overhead", entry.name, problem.name, op, mode, size, 1, True)
+                    )
+    return specs
