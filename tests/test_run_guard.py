@@ -196,3 +196,30 @@ def test_a_killed_run_reports_partially_and_resumes_without_measuring_twice(tmp_
     assert not twice, f"measured twice: {twice[:5]}"
     assert json.loads((folder / "benchmark.json").read_text())["toyad"]["resumed_from"]
     assert (tmp_path / "latest").resolve() == folder.resolve()
+
+
+def test_a_spent_run_budget_records_the_remaining_items_unrun(tmp_path):
+    start = time.perf_counter()
+    result = _pytest(
+        "benchmarks/bench_scaling.py::test_jacobian_grid",
+        "benchmarks/bench_semantics.py",
+        "--benchmark-only",
+        "--backends",
+        "reverse,dual",
+        "--problems",
+        "dense_tanh",
+        "--run-budget-s",
+        "2",
+        "--report-dir",
+        str(tmp_path),
+    )
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stdout[-2000:]
+    run = json.loads((tmp_path / "latest" / "benchmark.json").read_text())["toyad"]
+    cases = run["cases"]
+    unrun = [c for c in cases if "run budget" in (c["message"] or "")]
+    assert unrun and all(c["status"] == "skipped-too-slow" for c in unrun)
+    assert any(c["status"] == "ok" for c in cases)
+    assert {c["suite"] for c in unrun} >= {"scaling"}
+    assert run["environment"]["run_budget_s"] == 2.0
+    assert elapsed < 120

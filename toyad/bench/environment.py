@@ -128,7 +128,7 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "peak_rss_children_bytes": guards.children_peak_rss_bytes(),
         "max_rss_bytes": harness.max_rss_bytes,
         "hard_limit_s": harness.case_limit_s,
-        "run_budget_s": harness.profile.run_budget_s,
+        "run_budget_s": harness.run_budget_s,
         "cases_stopped_by_guard": harness.guard.aborted,
     }
 

@@ -195,6 +195,9 @@ def _family_of_missing(name: str) -> str:
 
 
 INSTANCE_CACHE_BYTES = 64 << 20
+# Relative cost of one item per suite, for sharing the run budget (memory cases
+# run in worker processes at several sizes; per-op cases time long chains).
+SUITE_WEIGHT = {"memory": 8.0, "scalar-engines": 4.0, "tensor-speed": 4.0, "semantics": 0.2}
 
 
 def _instance_bytes(inst: Any) -> int:
@@ -228,6 +231,7 @@ class Harness:
     publish_error: str | None = None
     max_rss_bytes: int | None = None  # the memory limit per case (None: none)
     hard_limit_s: float | None = None  # None: the profile's (HARD_LIMIT_FACTOR x its cap)
+    run_budget_override: float | None = None  # None: the profile's run_budget_s
     run_folder: Path | None = None  # where the journal goes (None: no journal)
     resumed: set[str] = field(default_factory=set)  # node ids recorded by the resumed run
     problem_patterns: str | None = None  # --problems as given (it selects user problems too)
@@ -324,7 +328,38 @@ class Harness:
         return self.hard_limit_s or self.profile.hard_limit_s
 
     def run_budget_left(self) -> float:
-        return self.profile.run_budget_s - (time.perf_counter() - self.start_clock)
+        return self.run_budget_s - (time.perf_counter() - self.start_clock)
+
+    @property
+    def run_budget_s(self) -> float:
+        return self.run_budget_override or self.profile.run_budget_s
+
+    def plan_budget(self, suite_items: dict[str, int]) -> None:
+        """Share the run budget among the suites (in run order) by their item counts,
+        weighted by SUITE_WEIGHT: suite k must be done by the running total of the
+        shares up to k, so a slow early suite cannot starve the later ones, and
+        time a suite leaves unused passes on to the next."""
+        weights = {s: n * SUITE_WEIGHT.get(s, 1.0) for s, n in suite_items.items()}
+        total = sum(weights.values()) or 1.0
+        running = 0.0
+        self._suite_deadline = {}
+        for suite, weight in weights.items():
+            running += weight
+            self._suite_deadline[suite] = self.run_budget_s * running / total
+
+    def budget_spent(self, suite: str) -> str:
+        """Why an item of ``suite`` should not start (timed runs only), or ''."""
+        if not self.timing:  # the test command runs everything
+            return ""
+        elapsed = time.perf_counter() - self.start_clock
+        deadline = getattr(self, "_suite_deadline", {}).get(suite, self.run_budget_s)
+        if elapsed < deadline:
+            return ""
+        return (
+            f"not run: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "
+            "of this suite) "
+            "is spent"
+        )
 
     # -- what is selected ---------------------------------------------------
     @property
@@ -547,18 +582,11 @@ class Harness:
         The case runs under the guard's hard limits (HARD_LIMIT_FACTOR x the time
         cap, the memory limit): past either it is stopped and recorded
         skipped-too-slow / skipped-too-large, and larger sizes of the same
-        case are skipped. Past the profile's run budget, cases are recorded
-        skipped-too-slow without running.
+        case are skipped. (Past the run budget, the plugin records items
+        skipped-too-slow before they start: ``Harness.budget_spent``.)
         """
         benchmark.group = spec.group
         record = self.new_record(spec, benchmark)
-        if self.timing and self.run_budget_left() <= 0:  # the test command runs everything
-            message = (
-                f"not run: the {self.profile.name} profile's run budget of "
-                f"{self.profile.run_budget_s:g} s is spent"
-            )
-            self.conclude(record, benchmark, "skipped-too-slow", message)
-            return record
         self._warm_reference(spec)
         guards.reset_peak()
         rss_before = guards.rss_bytes()

@@ -32,7 +32,9 @@ from toyad.bench.environment import environment
 from toyad.bench.harness import (
     DEFAULT_MAX_RSS_GIB,
     HARNESS,
+    CaseSpec,
     Harness,
+    blank_record,
     harness_of,
 )
 from toyad.bench.journal import JOURNAL_NAME
@@ -95,6 +97,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "skipped-too-slow; default: 20 x the profile's time cap",
     )
     group.addoption(
+        "--run-budget-s",
+        type=float,
+        default=None,
+        help="the whole run's wall-clock budget in seconds, shared among the suites; past "
+        "a suite's share its remaining items are recorded skipped-too-slow unrun "
+        "(default: the profile's, quick 600, full 1680)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="where run folders and 'latest' go (default: reports/; under "
@@ -124,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=Path(report_dir) if report_dir else Path(config.rootpath) / "reports",
         max_rss_bytes=int(max_rss * 2**30) if max_rss and max_rss > 0 else None,
         hard_limit_s=config.getoption("hard_limit_s"),
+        run_budget_override=config.getoption("run_budget_s"),
         problem_patterns=config.getoption("problems"),
     )
     if resume is not None:
@@ -164,6 +175,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item.nodeid not in h.resumed]
 
 
+def suite_of(item: pytest.Item) -> str:
+    """The suite an item belongs to: its CaseSpec's, else its file's (bench_per_op -> per-op)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for value in params.values():
+        if isinstance(value, CaseSpec):
+            return value.suite
+    stem = Path(str(getattr(item, "path", "") or "")).stem
+    return stem.removeprefix("bench_").replace("_", "-") or "other"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Past the run budget an item is recorded skipped-too-slow and not started."""
+    if "toyad_harness" not in getattr(item, "fixturenames", ()):
+        return
+    h = harness_of(item.config)
+    suite = suite_of(item)
+    reason = h.budget_spent(suite)
+    if not reason:
+        return
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    spec = next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+    if spec is not None:
+        record = h.new_record(spec)
+    else:
+        record = blank_record(suite=suite, backend="", problem="", operation="")
+    record.update(nodeid=item.nodeid, status="skipped-too-slow", message=reason)
+    h.current_nodeid = item.nodeid
+    h.add_record(record)
+    pytest.skip(f"skipped-too-slow: {reason}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h = harness_of(item.config)
@@ -175,7 +217,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # only when harness cases will run: the unit tests keep the ordinary collector
-    if any("toyad_harness" in getattr(item, "fixturenames", ()) for item in session.items):
+    items = [i for i in session.items if "toyad_harness" in getattr(i, "fixturenames", ())]
+    if items:
+        suites: dict[str, int] = {}
+        for item in items:
+            suites[suite_of(item)] = suites.get(suite_of(item), 0) + 1
+        harness_of(session.config).plan_budget(suites)
         freeze_heap()
 
 
