@@ -1,0 +1,21 @@
+"""The workload modules and their problems (imported by ``toyad.problems``)."""
+
+from __future__ import annotations
+
+from toyad.problems import Problem
+from toyad.workloads import det, gmm, hello, kmeans, llsq, lse, ode
+from toyad.workloads.base import Workload
+
+MODULES = (hello, gmm, det, kmeans, llsq, lse, ode)
+
+WORKLOADS: dict[str, Workload] = {mod.WORKLOAD.name: mod.WORKLOAD for mod in MODULES}
+
+
+def problems() -> list[Problem]:
+    out: list[Problem] = []
+    for mod in MODULES:
+        for name in ("PROBLEM", "LAST", "SIMPLE"):
+            p = getattr(mod, name, None)
+            if p is not None:
+                out.append(p)
+    return out
