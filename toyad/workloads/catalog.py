@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from toyad.problems import Problem
-from toyad.workloads import det, gmm, hello, kmeans, llsq, lse, lstm, ode
+from toyad.workloads import ba, det, gmm, hello, kmeans, llsq, lse, lstm, ode
 from toyad.workloads.base import Workload
 
-MODULES = (hello, gmm, lstm, det, kmeans, llsq, lse, ode)
+MODULES = (hello, gmm, lstm, ba, det, kmeans, llsq, lse, ode)
 
 WORKLOADS: dict[str, Workload] = {mod.WORKLOAD.name: mod.WORKLOAD for mod in MODULES}
 
