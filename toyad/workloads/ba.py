@@ -283,7 +283,7 @@ def reference_csr(inst: Instance) -> dict:
     cols = _columns(n, m, p)
     w = inst.x[NCAM * n + 3 * m :]
     return {
-        "rows": [15 * i for i in range(30)] + [31 * p],
+        "rows": [15 * i if i <= 2 * p else 30 * p + i - 2 * p for i in range(30)] + [31 * p],
         "cols": cols[0].tolist() * 2 + [NCAM * n + 3 * m + p - 1],
         "vals": floats(np.concatenate([blk[0, 0], blk[0, 1], [-2 * w[-1]]])),
     }
