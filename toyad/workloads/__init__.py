@@ -18,6 +18,6 @@ from __future__ import annotations
 
 from toyad import problems as _problems  # noqa: F401  (the catalog imports the modules)
 from toyad.workloads.base import Workload, gradbench_mismatch
-from toyad.workloads.catalog import MODULES, WORKLOADS
+from toyad.workloads.catalog import MODULES, TINY_OPTIONS, WORKLOADS
 
-__all__ = ["MODULES", "WORKLOADS", "Workload", "gradbench_mismatch"]
+__all__ = ["MODULES", "TINY_OPTIONS", "WORKLOADS", "Workload", "gradbench_mismatch"]

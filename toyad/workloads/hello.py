@@ -12,13 +12,16 @@ from typing import Any
 import numpy as np
 
 from toyad.problems import Instance, Preset, Problem
-from toyad.workloads.base import Workload
+from toyad.workloads.base import GRADBENCH_SEED, Workload
 
 PRESETS = (Preset("x=1", {"x": 1.0}, {"value": 1.0}, quick=True),)
 
 
 def gradbench_input(x: float = 1.0, seed: int = 0) -> float:
-    """hello's input is a bare number (the eval starts from 1.0)."""
+    """hello's input is a bare number (the eval starts from 1.0); seed s != 0
+    draws x ~ U(0.5, 2) instead (toyad's convention)."""
+    if seed:
+        return float(np.random.RandomState(GRADBENCH_SEED + seed).uniform(0.5, 2.0))
     return float(x)
 
 
@@ -48,7 +51,7 @@ PROBLEM = Problem(
     scales=(),
     default_n=1,
     default_m=1,
-    setup=lambda n, m, seed, value: _parts(gradbench_input(value)),
+    setup=lambda n, m, seed, value: _parts(gradbench_input(value, seed)),
     body=_f,
     primal=lambda x: x[0] * x[0],
     derivative=lambda x: 2.0 * x,
