@@ -10,8 +10,10 @@ import pytest
 from toyad import backends, numeric, problems
 from toyad.backends import InputError, UnsupportedOperation
 from toyad.backends.analytic import AnalyticBackend
+from toyad.workloads import TINY_OPTIONS
 
 NUMERIC_TOL = 1e-6
+NONSMOOTH = {"kmeans"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,8 @@ def backend() -> AnalyticBackend:
 
 def instances():
     for name, p in problems.PROBLEMS.items():
-        yield pytest.param(p.instance(seed=1), id=name)
+        # GradBench workloads at tiny option sizes (their defaults are GradBench's smallest)
+        yield pytest.param(p.instance(seed=1, **TINY_OPTIONS.get(name, {})), id=name)
 
 
 def rel_err(actual, expected) -> float:
@@ -66,14 +69,26 @@ def test_matches_instance_and_central_differences(
     np.testing.assert_allclose(vjp, u.reshape(inst.m) @ inst.jacobian(), rtol=1e-14)
 
     # against an independent estimate: central differences through f(numpy, x)
-    numeric_jac = numeric.jacobian(lambda z: inst.f(np, z), x, method="central")
+    # (kmeans' min has kinks: a point 2.5e-6 from a tie at seed 1, inside a central
+    # step; complex step never leaves x's real part)
+    method = "complex" if inst.name in NONSMOOTH else "central"
+    numeric_jac = numeric.jacobian(lambda z: inst.f(np, z), x, method=method)
     assert rel_err(jac, numeric_jac.reshape(jac.shape)) <= NUMERIC_TOL
     if inst.scalar:
         grad = backend.gradient(f, x)
         np.testing.assert_array_equal(grad, inst.gradient())
+        if not inst.has_hessian:  # some GradBench workloads have no hand-written Hessian
+            with pytest.raises(UnsupportedOperation):
+                backend.hessian(f, x)
+            return
         hess = backend.hessian(f, x)
         np.testing.assert_array_equal(hess, inst.hessian())
-        numeric_hess = numeric.jacobian(inst.gradient, x, method="central")
+        grad_fn = (  # complex step needs the raw derivative (inst.gradient casts to float)
+            (lambda z: inst.problem.derivative(z, **inst.consts))
+            if method == "complex"
+            else inst.gradient
+        )
+        numeric_hess = numeric.jacobian(grad_fn, x, method=method)
         assert rel_err(hess, numeric_hess) <= NUMERIC_TOL
 
 
@@ -90,7 +105,7 @@ def test_inputs_not_mutated(backend: AnalyticBackend) -> None:
         x, v, u = inst.x + 0.0, np.ones(inst.n), np.ones(inst.m)
         keep = (x.copy(), v.copy(), u.copy())
         for op in ("primal", "jacobian", "jvp", "vjp") + (
-            ("gradient", "hessian") if p.scalar else ()
+            ("gradient",) + (("hessian",) if inst.has_hessian else ()) if p.scalar else ()
         ):
             backend.run(op, inst.f, x, v=v, u=u)
         for a, b in zip((x, v, u), keep, strict=True):

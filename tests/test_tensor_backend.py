@@ -10,6 +10,7 @@ import pytest
 from toyad import backends, problems
 from toyad.backends.base import InputError, UnknownBackend, UnsupportedOperation
 from toyad.backends.tensor import make
+from toyad.workloads import TINY_OPTIONS
 
 RTOL = 1e-12
 BACKENDS = ("tensor", "tensor-unbatched")
@@ -18,6 +19,8 @@ BACKENDS = ("tensor", "tensor-unbatched")
 def sizes(problem: problems.Problem) -> list[dict]:
     if problem.name == "determinant":
         return [{"n": 9}, {"n": 16}]
+    if problem.workload is not None:  # GradBench workloads: tiny option sizes
+        return [dict(TINY_OPTIONS[problem.name])]
     if problem.scales == ():
         return [{}]
     if problem.scales == ("m",):

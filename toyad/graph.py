@@ -101,3 +101,24 @@ def install_operators(base: type, methods: dict[str, tuple[Callable, Callable]])
         else:
             setattr(base, f"__{dunder}__", forward)
             setattr(base, f"__r{dunder}__", reflected)
+
+
+def install_comparisons(base: type, real: Callable[[Any], Any]) -> None:
+    """``<``, ``<=``, ``>``, ``>=`` on ``base`` comparing ``real(node)`` values.
+
+    What ``np.max``/``np.min``/``np.where(x > 0, ...)`` on object arrays need:
+    the branch is chosen at the current values (as dual numbers do), so a
+    graph built through a comparison holds only near that point. ``==`` is
+    left as identity (nodes are hashed and shared by identity).
+    """
+
+    def compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+        def method(self: Any, other: Any) -> bool:
+            return op(real(self), real(other))
+
+        return method
+
+    base.__lt__ = compare(lambda a, b: a < b)
+    base.__le__ = compare(lambda a, b: a <= b)
+    base.__gt__ = compare(lambda a, b: a > b)
+    base.__ge__ = compare(lambda a, b: a >= b)

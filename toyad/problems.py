@@ -27,7 +27,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PROBLEMS", "Instance", "Problem", "ProblemFunction", "UnknownProblem", "get", "names"]
+__all__ = [
+    "PROBLEMS",
+    "Instance",
+    "Preset",
+    "Problem",
+    "ProblemFunction",
+    "UnknownProblem",
+    "get",
+    "names",
+]
 
 Consts = dict[str, Any]
 
@@ -73,6 +82,22 @@ class ProblemFunction:
         return f"<problem function {self.__name__}(xp, x): R^{i.n} -> {out}, seed={i.seed}>"
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named size of a problem whose sizes come from options (GradBench workloads).
+
+    ``label`` is GradBench's ``description`` for that input (e.g. ``"2_5_1000"``),
+    ``params`` the eval's own parameter names and values (``{"d": 2, "k": 5, "n": 1000}``),
+    ``options`` the keywords ``Problem.instance`` takes for it, ``quick`` whether the
+    quick profile runs it.
+    """
+
+    label: str
+    params: Mapping[str, Any]
+    options: Mapping[str, Any]
+    quick: bool = False
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """One entry of the catalog: ``f(xp, x, **consts)`` plus analytic derivatives.
@@ -96,6 +121,20 @@ class Problem:
     min_m: int = 1
     check_n: Callable[[int], str | None] | None = None  # message if n is not allowed
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Problems sized by options rather than n/m (scales == ()): the instance's
+    # (n, m) from its x and constants; ``presets`` lists the named sizes in
+    # GradBench's sweep order; ``workload`` names the GradBench eval.
+    sizes_from: Callable[[np.ndarray, Consts], tuple[int, int]] | None = None
+    presets: tuple[Preset, ...] = ()
+    workload: str | None = None
+
+    def preset(self, label: str) -> Preset:
+        """The preset called ``label``; unknown -> ValueError listing the labels."""
+        for p in self.presets:
+            if p.label == label:
+                return p
+        known = ", ".join(p.label for p in self.presets) or "none"
+        raise ValueError(f"problem {self.name!r}: unknown preset {label!r}; presets: {known}")
 
     def sizes(self, n: int | None = None, m: int | None = None) -> tuple[int, int]:
         """The (n, m) an instance would get: free sizes validated, fixed ones kept."""
@@ -130,9 +169,25 @@ class Problem:
         n, m = self.sizes(n, m)
         opts = {**self.options, **options}
         x, consts = self.setup(n, m, seed, **opts)
+        if self.sizes_from is not None:
+            return self.from_parts(x, consts, seed, **opts)
         x = np.asarray(x, dtype=np.float64)
         assert x.shape == (n,), (self.name, x.shape, n)
         return Instance(self, n, m, seed, x, consts, opts)
+
+    def from_parts(self, x: Any, consts: Consts, seed: int = 0, **options: Any) -> Instance:
+        """An instance from a given point and constants (sizes from ``sizes_from``).
+
+        For problems sized by options: how ``toyad.workloads`` turns a GradBench
+        input into an instance.
+        """
+        if self.sizes_from is None:
+            raise ValueError(f"problem {self.name!r} is sized by n/m, not by its inputs")
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        n, m = self.sizes_from(x, consts)
+        if self.scalar and m != 1:
+            raise ValueError(f"problem {self.name!r} is scalar; sizes_from gave m={m}")
+        return Instance(self, n, m, seed, x, consts, {**self.options, **options})
 
     def __repr__(self) -> str:
         return f"Problem({self.name!r}, scales={self.scales})"
@@ -678,6 +733,12 @@ PROBLEMS: dict[str, Problem] = {
         ),
     ]
 }
+
+
+# GradBench's standard workloads (toyad/workloads/), merged after the problems above.
+from toyad.workloads import catalog as _workload_catalog  # noqa: E402
+
+PROBLEMS.update({p.name: p for p in _workload_catalog.problems()})
 
 
 def names() -> list[str]:

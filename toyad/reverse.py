@@ -644,6 +644,16 @@ Arctan, Abs, Sign, Relu, Step = (
 )
 
 graph.install_operators(Node, {name: _generate_binary(cls) for name, cls in BINARY_CLASSES.items()})
+
+
+def _real(o: Any) -> Any:
+    """A node's (or number's) plain value: nested dual numbers unwrapped."""
+    while isinstance(o, Node) or hasattr(o, "eps"):
+        o = o.value
+    return o
+
+
+graph.install_comparisons(Node, _real)  # np.max / np.min on object arrays
 for _cls in UNARY_CLASSES.values():
     setattr(Node, _cls.rule.name, _generate_unary(_cls))
 Node.__neg__ = Node.negative  # type: ignore[attr-defined]

@@ -111,6 +111,14 @@ def _operators(cls: type) -> tuple[Callable, Callable]:
 
 
 graph.install_operators(Expr, {name: _operators(cls) for name, cls in BINARY_CLASSES.items()})
+
+
+def _real(o: Any) -> Any:
+    """An expression's value at the variables' current values (numbers pass)."""
+    return o.evaluate() if isinstance(o, Expr) else o
+
+
+graph.install_comparisons(Expr, _real)  # np.max / np.min on object arrays
 Add, Sub, Mul, Div, Pow = (BINARY_CLASSES[k] for k in ("add", "sub", "mul", "div", "pow"))
 Neg, Sin, Cos, Tan = (UNARY_CLASSES[k] for k in ("negative", "sin", "cos", "tan"))
 Exp, Log, Sqrt, Tanh = (UNARY_CLASSES[k] for k in ("exp", "log", "sqrt", "tanh"))

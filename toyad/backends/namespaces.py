@@ -6,6 +6,8 @@ one thing the native namespaces disagree on is the dtype of a constant:
 backend passes a :class:`FloatNamespace`, which forwards everything to the
 native module except ``asarray``: plain numbers (Python or numpy, possibly in
 nested lists) become float64 constants; framework objects pass through.
+``aliases`` supply contract functions the module names or shapes differently
+(torch: ``transpose`` of a 2-D array).
 """
 
 from __future__ import annotations
@@ -35,11 +37,19 @@ def is_plain_numbers(obj: Any) -> bool:
 class FloatNamespace:
     """A module-like view of ``module`` whose ``asarray`` makes float64 constants."""
 
-    def __init__(self, module: ModuleType | Any, float64: Any, label: str):
+    def __init__(
+        self,
+        module: ModuleType | Any,
+        float64: Any,
+        label: str,
+        aliases: dict[str, Callable[..., Any]] | None = None,
+    ):
         self._module = module
         self._float64 = float64
         self._native_asarray = module.asarray
         self.__name__ = label
+        for name, fn in (aliases or {}).items():  # contract names the module spells otherwise
+            setattr(self, name, fn)
 
     def asarray(self, obj: Any, dtype: Any = None, **kw: Any) -> Any:
         if dtype is None and is_plain_numbers(obj):

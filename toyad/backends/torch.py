@@ -56,7 +56,14 @@ from toyad.backends.namespaces import (  # noqa: E402
 )
 
 F64 = torch.float64
-XP = FloatNamespace(torch_xp, F64, "array_api_compat.torch")
+
+
+def _transpose(a: Any, axes: Any = None) -> Any:
+    """numpy's transpose (torch.transpose needs two dims): axes reversed by default."""
+    return torch_xp.permute_dims(a, tuple(reversed(range(a.ndim))) if axes is None else axes)
+
+
+XP = FloatNamespace(torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose})
 
 CAPABILITIES = {
     "torch-autograd": {

@@ -4,7 +4,7 @@ It covers the shared contract (docs/architecture.md, section 1): ``asarray``,
 ``sum``, ``stack``, ``sin``, ``cos``, ``exp``, ``log``, ``tanh``, ``sqrt``,
 plus ``mean``, ``tan``, ``abs``, ``square``, ``maximum``, ``minimum``,
 ``where``, ``matmul``, ``dot``, ``outer``, ``transpose``, ``reshape``,
-``broadcast_to``, ``concatenate``. Every function accepts Tensors, numpy
+``broadcast_to``, ``concatenate``, ``max``, ``min``. Every function accepts Tensors, numpy
 arrays and numbers and returns a Tensor. Asking for anything else raises an
 AttributeError naming it.
 """
@@ -99,6 +99,31 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 def minimum(a: Any, b: Any) -> Tensor:
     return rules.minimum(asarray(a), asarray(b))
+
+
+def _extreme(x: Any, axis: Any, arg: Any) -> Tensor:
+    """The max/min over ``axis`` as Σ where(one-hot of the first arg-extreme, x, 0):
+    the derivative goes to that one entry (ties: the first, as numpy's argmax)."""
+    t = asarray(x)
+    v = np.asarray(rules.value_of(t))
+    if axis is None:
+        mask = np.zeros(v.size, dtype=bool)
+        mask[arg(v.reshape(-1))] = True
+        mask = mask.reshape(v.shape)
+    else:
+        mask = np.zeros(v.shape, dtype=bool)
+        np.put_along_axis(mask, np.expand_dims(arg(v, axis=axis), axis), True, axis=axis)
+    return rules.reduce_sum(rules.where(mask, t, asarray(0.0)), axis=axis)
+
+
+def max(x: Any, axis: Any = None) -> Tensor:  # noqa: A001 (numpy's name)
+    """max over ``axis`` (all if None); the derivative goes to the first maximum."""
+    return _extreme(x, axis, np.argmax)
+
+
+def min(x: Any, axis: Any = None) -> Tensor:  # noqa: A001 (numpy's name)
+    """min over ``axis`` (all if None); the derivative goes to the first minimum."""
+    return _extreme(x, axis, np.argmin)
 
 
 def add(a: Any, b: Any) -> Tensor:
