@@ -39,6 +39,7 @@ CASE_COLUMNS = (
     "mode",  # forward | reverse | forward-over-reverse | ...
     "n",
     "m",
+    "preset",  # a named size (GradBench's description, "tiny"), "" for n/m sizes
     "median_s",
     "min_s",
     "mean_s",

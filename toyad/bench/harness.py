@@ -146,12 +146,15 @@ class CaseSpec:
     m: int | None = None
     with_primal: bool = False  # also time the primal (ratio_to_primal)
     budget_s: float | None = None  # None: the profile's budget
+    preset: str = ""  # a named size (GradBench's description), or "tiny" (TINY_OPTIONS)
 
     @property
     def id(self) -> str:
         parts = [self.backend, self.problem, self.operation]
         if self.mode:
             parts.append(self.mode)
+        if self.preset:
+            parts.append(self.preset)
         if self.n is not None:
             parts.append(f"n{self.n}")
         if self.m is not None:
@@ -161,6 +164,8 @@ class CaseSpec:
     @property
     def group(self) -> str:
         size = "" if self.n is None and self.m is None else f" n={self.n} m={self.m}"
+        if self.preset:
+            size = f" {self.preset}"
         return f"{self.suite}: {self.problem} {self.operation}{size}"
 
 
@@ -198,6 +203,12 @@ INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
 SUITE_WEIGHT = {"memory": 8.0, "scalar-engines": 4.0, "tensor-speed": 4.0, "semantics": 0.2}
+
+
+def _primal_key(backend: str, inst: Any) -> tuple:
+    """One instance's primal, per backend (options tell apart presets of equal n, m)."""
+    options = tuple(sorted((k, repr(v)) for k, v in inst.options.items()))
+    return (backend, inst.name, inst.n, inst.m, options)
 
 
 def _instance_bytes(inst: Any) -> int:
@@ -243,6 +254,7 @@ class Harness:
         self._instances: dict[tuple, Any] = {}
         self._primal: dict[tuple, float] = {}
         self._empty: dict[str, float | None] = {}
+        self._first_primal: dict[tuple, float] = {}
         self.guard = guards.Guard(self.max_rss_bytes)
         self.journal: Journal | None = None
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
@@ -412,17 +424,27 @@ class Harness:
             return False
         return True
 
-    def instance(self, problem: str, n: int | None, m: int | None) -> Any:
+    def instance(self, problem: str, n: int | None, m: int | None, preset: str = "") -> Any:
         """The seeded instance (cached; the cache holds at most INSTANCE_CACHE_BYTES of
-        arrays, least recently used first out: instances are cheap to rebuild, equal)."""
-        key = (problem, n, m)
+        arrays, least recently used first out: instances are cheap to rebuild, equal).
+
+        ``preset`` names a size of a problem sized by options (a GradBench
+        workload's description), or "tiny" for its smallest test size."""
+        key = (problem, n, m, preset)
         if key in self._instances:
             self._instances[key] = self._instances.pop(key)  # most recently used last
             return self._instances[key]
         from toyad import problems
 
         sizes = {k: v for k, v in (("n", n), ("m", m)) if v is not None}
-        inst = problems.get(problem).instance(**sizes, seed=SEED)
+        chosen = problems.get(problem)
+        if preset == "tiny":
+            from toyad.workloads import TINY_OPTIONS
+
+            sizes.update(TINY_OPTIONS[problem])
+        elif preset:
+            sizes.update(chosen.preset(preset).options)
+        inst = chosen.instance(**sizes, seed=SEED)
         self._instances[key] = inst
         while len(self._instances) > 1 and (
             sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
@@ -529,7 +551,7 @@ class Harness:
 
     def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
         """The primal's median in ``backend`` at this size (measured once per run)."""
-        key = (backend.name, problem, inst.n, inst.m)
+        key = _primal_key(backend.name, inst)
         if key not in self._primal and self.timing:
             try:
                 call = backend.prepare("primal", inst.f, inst.x)
@@ -540,6 +562,41 @@ class Harness:
             except Exception:
                 return None
         return self._primal.get(key)
+
+    def predicted_too_slow(
+        self, b: backends.Backend, inst: Any, op: str, record: dict[str, Any]
+    ) -> str:
+        """Why a case that makes many passes of Python-level work cannot fit, or ''.
+
+        For a backend that loops over passes or works per scalar operation
+        (``strategy`` loop / per-op, or a toy or peer engine), a call costs about
+        ``passes`` primal evaluations in that backend: predicted from one timed
+        primal call before the case starts (the per-op cost is in it)."""
+        passes = record.get("passes") or 1
+        if passes <= 1 or op == "primal" or not self.timing:
+            return ""
+        loops = record.get("strategy") in ("loop", "per-op") or b.family in ("toy", "peer")
+        if not loops or b.name == "analytic":
+            return ""
+        key = _primal_key(b.name, inst)
+        if key not in self._first_primal:
+            try:
+                call = b.prepare("primal", inst.f, inst.x)
+                start = time.perf_counter()
+                call()
+                self._first_primal[key] = time.perf_counter() - start
+            except Exception:
+                self._first_primal[key] = 0.0
+        primal = self._first_primal[key]
+        predicted = passes * primal
+        limit = GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
+        if predicted <= limit:
+            return ""
+        return (
+            f"skipped: {passes} passes x {primal:.3g} s for one primal call in this backend "
+            f"predict {predicted:.3g} s a call, over {GUARANTEED_TIMEOUT_FACTOR:g} x the "
+            f"{self.profile.time_cap_s:g} s cap"
+        )
 
     def empty_call_seconds(self, backend: backends.Backend, x: np.ndarray) -> float | None:
         """Median time of the backend's empty prepared call (its per-call overhead), once a run."""
@@ -627,7 +684,7 @@ class Harness:
         try:
             if getattr(problems.get(spec.problem), "user", None) is None:
                 return
-            inst = self.instance(spec.problem, spec.n, spec.m)
+            inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
             v, u = directions(inst.n, inst.m, inst.scalar)
             reference_of(inst, spec.operation, v, u)
         except Exception:  # the case itself meets (and records) whatever went wrong
@@ -653,14 +710,18 @@ class Harness:
             with contextlib.suppress(Exception):
                 record["strategy"] = strategy(op, mode)
 
-        inst = self.instance(spec.problem, spec.n, spec.m)
+        inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
         n, m = inst.n, inst.m
-        record.update(n=n, m=m, passes=b.passes(op, mode, n, m))
+        record.update(n=n, m=m, passes=b.passes(op, mode, n, m), preset=spec.preset)
         if op in SCALAR_ONLY and not inst.scalar:
             return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
         key = (b.name, spec.problem, op, mode)
         too_slow = self.slow.verdict(key, n, m)
         if too_slow:
+            return "skipped-too-slow", too_slow
+        too_slow = self.predicted_too_slow(b, inst, op, record)
+        if too_slow:
+            self.slow.note(key, n, m, math.inf)
             return "skipped-too-slow", too_slow
         if self.max_rss_bytes:
             too_large = self.slow.memory_verdict(key, n, m, self.max_rss_bytes - guards.rss_bytes())
@@ -777,7 +838,7 @@ class Harness:
                     record["ratio_to_primal"] = timing.median_s / primal
                     self._net_ratio(record, b, inst.x, timing.median_s, primal)
             if op == "primal":
-                self._primal[(b.name, spec.problem, n, m)] = timing.median_s
+                self._primal[_primal_key(b.name, inst)] = timing.median_s
                 record.update(primal_s=timing.median_s, ratio_to_primal=1.0)
         del call
         self.slow.note(key, n, m, steady_s)

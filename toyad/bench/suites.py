@@ -10,6 +10,9 @@ accuracy   every operation a problem admits, every mode (plus the forward/revers
 scaling    full Jacobians over an (n, m) grid; gradients of scalar problems as n grows
 hessians   every Hessian mode of scalar problems as n grows
 overhead   primal, gradient, jvp, vjp at one n: the cheap-gradient ratios
+workloads  GradBench's standard workloads at GradBench's sizes (quick: the smallest of
+           each; full: all of them), each eval's derivative (and objective in full),
+           derivative ÷ objective as ADBench's signature ratio
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[Ca
     for entry in h.entries():
         for problem in chosen:
             n = sizes.get(problem.name)  # None: the problem's default
+            # GradBench's workloads: accuracy at their tiny test sizes (the workloads
+            # suite checks every backend at GradBench's own sizes too)
+            preset = "tiny" if getattr(problem, "workload", None) else ""
             for op in ACCURACY_OPERATIONS:  # primal first: later ratios reuse its median
                 if op in SCALAR_ONLY and not problem.scalar:
                     continue
@@ -60,6 +66,7 @@ def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[Ca
                             n,
                             with_primal=True,
                             budget_s=h.profile.accuracy_budget_s,
+                            preset=preset,
                         )
                     )
     return specs
@@ -147,4 +154,56 @@ def overhead_specs(
                     specs.append(
                         CaseSpec("overhead", entry.name, problem.name, op, mode, size, 1, True)
                     )
+    return specs
+
+
+def workload_specs(h: Harness) -> list[CaseSpec]:
+    """GradBench's workloads at GradBench's sizes, every backend.
+
+    Per selected workload problem: its presets (the quick profile: the first,
+    GradBench's smallest; full: all, in GradBench's sweep order, so the time
+    cap stops a backend at its first size over it), the derivative GradBench
+    asks for (kmeans' ``dir`` is timed as its gradient, the bulk of its cost)
+    in the backend's default mode (reverse where it has it; the forward/reverse
+    tradeoff is the scaling suite's), and in full the objective too;
+    derivative ÷ objective is each case's ratio_to_primal.
+    """
+    from toyad.workloads import WORKLOADS
+
+    quick = h.profile.name == "quick"
+    wanted: dict[str, list[str]] = {}
+    for w in WORKLOADS.values():
+        for problem, op in getattr(w, "functions", {}).values():
+            if not isinstance(problem, str) or problem not in h.problem_names:
+                continue
+            op = "gradient" if op == "dir" else op
+            if op == "primal" and quick:
+                continue
+            ops = wanted.setdefault(problem, [])
+            if op in ("primal", "gradient", "jacobian") and op not in ops:
+                ops.append(op)
+    from toyad import problems as catalog
+
+    specs = []
+    for problem, ops in wanted.items():
+        presets = catalog.get(problem).presets
+        if not presets:
+            continue
+        chosen = presets[:1] if quick else presets
+        for entry in h.entries():
+            for preset in chosen:
+                for op in sorted(ops, key=lambda o: o != "primal"):  # primal first
+                    modes = entry.modes(op)[:1]  # the default mode: GradBench's question
+                    for mode in modes:
+                        specs.append(
+                            CaseSpec(
+                                "workloads",
+                                entry.name,
+                                problem,
+                                op,
+                                mode,
+                                with_primal=True,
+                                preset=preset.label,
+                            )  # fmt: skip
+                        )
     return specs
