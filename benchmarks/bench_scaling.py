@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import harness
+from toyad.bench.profiles import jacobian_cells
 
 # A first call over the hard limit is a case's only sample (see harness.run_case).
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
@@ -29,7 +30,7 @@ def jacobian_specs(h: harness.Harness) -> list[harness.CaseSpec]:
     specs = []
     for entry in h.entries():
         modes = entry.modes("jacobian", both=True)
-        for n, m in h.profile.jacobian_grid:  # sorted: a size comes after the ones it dominates
+        for n, m in jacobian_cells(h.profile):  # sorted: a size comes after the ones it dominates
             for mode in modes:
                 specs.append(
                     harness.CaseSpec(
