@@ -277,10 +277,12 @@ def _crossover_row(points: list[tuple[int, float, float]], factor: float) -> dic
 
 
 def crossover_text(row: dict[str, Any]) -> str:
-    """'1.3e+03' style size, or 'not reached up to N' (with N), for tables and sentences."""
+    """The crossover size ('1.2', '389'; '≤ 4' when already there at the edge's first size),
+    or 'not reached up to N' (with N), for tables and sentences."""
     if row.get("reached"):
         size = row["crossover"]
-        return f"≤ {size:.0f}" if row.get("at_start") else f"{size:.0f}"
+        text = f"{size:.2g}" if size < 10 else f"{size:.0f}"
+        return f"≤ {text}" if row.get("at_start") else text
     if row.get("largest") is None:
         return "not measured"
     return f"not reached up to {row['largest']}"

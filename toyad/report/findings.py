@@ -105,30 +105,32 @@ def fastest(cases: pd.DataFrame) -> list[Finding]:
     )
     out = []
     order = {label: k for k, (_, label) in enumerate(SIZE_CLASSES)}
-    groups = best.groupby(["operation", "size_class"])
-    for (operation, klass), group in sorted(groups, key=lambda g: (g[0][0], order[g[0][1]])):
-        cells = group.groupby(cell, dropna=False).ngroups
-        if group.backend.nunique() < 2:
-            continue
-        score = group.groupby("backend").agg(
-            geo=("relative", lambda r: float(np.exp(np.log(r).mean()))),
-            cells=("relative", "size"),
-        )
-        score = score[score.cells >= COVERAGE * cells].sort_values(["geo", "cells"])
-        if len(score) < 2:
-            continue
-        winner, runner = score.index[0], score.index[1]
-        margin = score.geo.iloc[1] / score.geo.iloc[0]
-        wins = int((group[group.backend == winner].relative <= 1.0).sum())
-        out.append(
-            Finding(
-                f"{operation.capitalize()}, {klass}: {winner} is fastest "
-                f"({fmt_ratio(margin)} ahead of {runner}, the next; fastest outright on "
-                f"{wins} of {cells} cells, {score.index.size} backends compared).",
-                ANCHORS.get(operation, "cost"),
-                "speed",
+    for operation, by_op in best.groupby("operation", sort=True):
+        parts = []
+        for klass, group in sorted(by_op.groupby("size_class"), key=lambda g: order[g[0]]):
+            cells = group.groupby(cell, dropna=False).ngroups
+            score = group.groupby("backend").agg(
+                geo=("relative", lambda r: float(np.exp(np.log(r).mean()))),
+                cells=("relative", "size"),
             )
-        )
+            score = score[score.cells >= COVERAGE * cells].sort_values(["geo", "cells"])
+            if len(score) < 2:
+                continue
+            winner, runner = score.index[0], score.index[1]
+            margin = score.geo.iloc[1] / score.geo.iloc[0]
+            wins = int((group[group.backend == winner].relative <= 1.0).sum())
+            parts.append(
+                f"{klass} {winner} ({fmt_ratio(margin)} ahead of {runner}; fastest on "
+                f"{wins} of {cells} cells, {score.index.size} backends)"
+            )
+        if parts:
+            out.append(
+                Finding(
+                    f"Fastest {operation}: " + "; ".join(parts) + ".",
+                    ANCHORS.get(operation, "cost"),
+                    "speed",
+                )
+            )
     return out
 
 
@@ -138,7 +140,7 @@ def fastest(cases: pd.DataFrame) -> list[Finding]:
 def _pair_name(row: dict[str, Any]) -> str:
     if row["backend"] == row["reverse_backend"]:
         return row["backend"]
-    return f"{row['backend']} (forward) against {row['reverse_backend']} (reverse)"
+    return f"{row['backend']} forward vs {row['reverse_backend']} reverse"
 
 
 def _edge_phrase(row: dict[str, Any]) -> str:
@@ -173,17 +175,19 @@ def tradeoff_findings(rows: list[dict[str, Any]]) -> list[Finding]:
         pairs.setdefault((row["backend"], row["reverse_backend"], row["problem"]), []).append(row)
     several_problems = len({r["problem"] for r in rows}) > 1
     for (_, _, problem), edges in pairs.items():
-        edges.sort(key=lambda r: r["edge"])
+        edges.sort(key=lambda r: r["edge"] != "n")
         first = edges[0]
-        how = (
-            f"{first['strategy_forward']} forward, {first['strategy_reverse']} reverse"
-            if first["strategy_forward"] or first["strategy_reverse"]
-            else "strategies not recorded"
-        )
+        how = ""
+        if first["strategy_forward"] or first["strategy_reverse"]:
+            unlike = "" if first["like_for_like"] else ": not like for like"
+            how = (
+                f" [{first['strategy_forward'] or '?'} forward, "
+                f"{first['strategy_reverse'] or '?'} reverse{unlike}]"
+            )
         text = (
             f"{_pair_name(first)}{f' on {problem}' if several_problems else ''}: "
             + "; ".join(_edge_phrase(r) for r in edges)
-            + f" [{how}]."
+            + f"{how}."
         )
         out.append(Finding(text, "crossovers", "tradeoff"))
     return out
@@ -374,9 +378,44 @@ def relative_times(cases: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- all
 
 
+CROSSOVER_KEYS = (
+    "backend",
+    "reverse_backend",
+    "problem",
+    "edge",
+    "held",
+    "factor",
+    "crossover",
+    "reached",
+    "at_start",
+    "largest",
+    "loss_at_largest",
+    "sizes",
+    "loss",
+    "stopped_by",
+    "strategy_forward",
+    "strategy_reverse",
+    "like_for_like",
+    "expected",
+    "forward_over_reverse_at_largest",
+)
+
+
 def crossover_rows(run: Run) -> list[dict[str, Any]]:
-    """The run's crossovers, computed from its cases (old runs too)."""
-    records = run.cases.replace({np.nan: None}).to_dict("records")
+    """The run's crossovers (``toyad.crossovers``), or computed from its cases when the run
+    lacks them (runs written before they were recorded)."""
+    stored = (run.raw.get("toyad") or {}).get("crossovers")
+    if isinstance(stored, list) and all(
+        isinstance(r, dict) and all(k in r for k in CROSSOVER_KEYS) for r in stored
+    ):
+        return stored
+    records = [
+        {
+            k: (None if v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v)
+            for k, v in r.items()
+        }
+        for r in run.cases.to_dict("records")
+    ]
     return crossovers(records)
 
 
