@@ -181,3 +181,14 @@ def test_tradeoff_csv_is_written_beside_results_csv(tmp_path):
     assert set(table.backend) == {"fast", "flat"} and set(table.edge) == {"n", "m"}
     expected = crossover_table(crossovers(synthetic_cases()))
     assert list(table.crossover) == list(expected.crossover)
+
+
+def test_an_edge_timed_at_size_one_only_has_no_crossover():
+    cases = [
+        _case("eager", "forward", 1, 1, 1e-2),
+        _case("eager", "reverse", 1, 1, 1e-4),
+        _case("eager", "forward", 4, 1, None, status="skipped-too-slow", message="over the cap"),
+    ]
+    (row,) = [r for r in crossovers(cases) if r["edge"] == "n"]
+    assert not row["reached"] and row["largest"] == 1
+    assert row["stopped_by"] == "forward mode skipped-too-slow at size 4: over the cap"

@@ -189,7 +189,8 @@ def crossovers(
     smallest size from which the loss stays >= ``factor`` up to the largest size
     measured, interpolated on the log-log line through the sizes either side (the
     first size itself when the loss is already there at the edge's start:
-    ``at_start``). Not reached: ``crossover`` None, and ``largest`` (N, "not
+    ``at_start``); an edge timed at size 1 only has not grown, so has no crossover.
+    Not reached: ``crossover`` None, and ``largest`` (N, "not
     reached up to N") with ``stopped_by``, why the edge ends there.
     """
     cases = [c for c in cases if c.get("suite") == "scaling" and c.get("operation") == "jacobian"]
@@ -263,8 +264,8 @@ def _crossover_row(points: list[tuple[int, float, float]], factor: float) -> dic
         "sizes": [p[0] for p in points],
         "loss": [p[2] for p in points],
     }
-    if not points or points[-1][2] < factor:
-        return row
+    if not points or points[-1][2] < factor or points[-1][0] <= 1:
+        return row  # at size 1 alone both edges are the same one-by-one cell: nothing grew
     k = len(points) - 1
     while k > 0 and points[k - 1][2] >= factor:
         k -= 1

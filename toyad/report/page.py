@@ -72,6 +72,7 @@ ul.findings a{font-size:12px;white-space:nowrap}
 .f-status{color:#7a1020}.f-slope{color:#7a4a00}
 .wide{max-width:100%;overflow-x:auto}
 table.heat td.cell{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.nowrap{white-space:nowrap}
 table.heat th.col{font-weight:600;font-size:11.5px;max-width:11ch;overflow-wrap:anywhere}
 """
 
@@ -402,6 +403,7 @@ def crossover_section_table(run: Run) -> str:
             shown,
             formats={"loser ÷ winner at largest": lambda v: "" if missing(v) else f"{v:.3g}"},
             message_column="stopped_by",
+            classes={"held": "nowrap", "crossover": "nowrap", "expected": "nowrap"},
         )
         + "</div>"
     )
