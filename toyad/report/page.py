@@ -60,7 +60,9 @@ td.msg{max-width:38ch;overflow-wrap:anywhere;font-size:11.5px}
 .st-ok{color:#17692b}.st-wrong{color:#fff;background:#c0162d;font-weight:bold}
 .st-error{color:#fff;background:#8a3ab9;font-weight:bold}.st-unsupported{color:#777;background:#f3f3f3}
 .st-skipped-too-slow,.st-skipped-too-large{color:#8a5a00;background:#fff3d6}.st-unknown{background:#ffd}
-.acc td.cell{text-align:center;white-space:nowrap}
+.acc td.cell{text-align:center;white-space:nowrap;font-size:11.5px;padding:2px 3px}
+.acc th.b{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-size:11px;
+ padding:4px 2px;text-align:left}
 .sem td{max-width:22ch;overflow-wrap:anywhere;font-size:12px}
 .agree{background:#d9f2dd}.disagree{background:#f7c9cf}.na{background:#f4f4f4}
 .kind{color:#666;font-size:10.5px;display:block}
@@ -558,12 +560,16 @@ def accuracy_cell(rows: pd.DataFrame) -> str:
     )
     error = rows["max_rel_error"].max()
     if status in ("ok", "wrong") and not missing(error):
-        text = f"{error:.1e}"
         if status == "wrong":
-            return f'<td class="cell st-wrong" title="{esc(details)}">✗ {text}</td>'
+            return f'<td class="cell st-wrong" title="{esc(details)}">✗ {error:.1e}</td>'
         style = f"background:{_error_colour(error)}"
+        text = "0" if error == 0 else f"{error:.0e}"
         return f'<td class="cell" style="{style}" title="{esc(details)}">{text}</td>'
-    label = {"skipped-too-slow": "skipped", "skipped-too-large": "too large"}.get(status, status)
+    label = {
+        "skipped-too-slow": "slow",
+        "skipped-too-large": "large",
+        "unsupported": "n/a",
+    }.get(status, status)
     return f'<td class="cell st-{esc(status)}" title="{esc(details)}">{esc(label)}</td>'
 
 
@@ -574,9 +580,11 @@ def accuracy_section(run: Run) -> str:
     if acc.empty:
         out.append(note("No accuracy rows in this run."))
     else:
+        # problem × operation down, backends across in narrow columns (compact cells,
+        # headers wrapping at the hyphen): 20 backends fit 1400 px without scrolling sideways
         backends = sorted(acc["backend"].unique(), key=lambda b: (b != REFERENCE_BACKEND, b))
         head = "<th>problem</th><th>operation</th>" + "".join(
-            f"<th>{esc(b)}</th>" for b in backends
+            f"<th class='b'>{esc(b)}</th>" for b in backends
         )
         body = []
         for (problem, operation), group in acc.groupby(["problem", "operation"], sort=True):
@@ -589,12 +597,13 @@ def accuracy_section(run: Run) -> str:
             )
         out.append(
             "<p class='caption'>Max relative error against the analytic derivative, per backend × "
-            "problem × operation (the worst over modes and sizes; hover a cell for each mode, its "
-            "tolerance and message). Colour runs from green (1e-16) to red (1e-4, log scale); "
+            "problem × operation (the worst over modes and sizes, one significant digit; hover a "
+            "cell for each mode, its error, tolerance and message). Colour runs from green "
+            "(1e-16) to red (1e-4, log scale); "
             "<span class='st-wrong'>✗ wrong</span> means over tolerance; "
-            "<span class='st-error'>error</span>, <span class='st-unsupported'>unsupported</span> "
-            "and "
-            "<span class='st-skipped-too-slow'>skipped</span> cells have no error to show.</p>"
+            "<span class='st-error'>error</span>, <span class='st-unsupported'>n/a</span> "
+            "(unsupported) and <span class='st-skipped-too-slow'>slow</span>/large (skipped for "
+            "time or memory) cells have no error to show.</p>"
         )
         out.append(f"<div class='scroll'><table class='acc'><thead><tr>{head}</tr></thead><tbody>")
         out.append("\n".join(body) + "</tbody></table></div>")
