@@ -69,7 +69,8 @@ td.msg{max-width:38ch;overflow-wrap:anywhere;font-size:11.5px}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px}
 dl.facts dt{font-weight:600}
 dl.facts dd{margin:0}
-ul.findings{padding-left:20px}ul.findings li{margin:3px 0}
+ul.findings{padding-left:20px;margin:2px 0 8px}ul.findings li{margin:3px 0}
+p.lead{font-weight:600;margin:10px 0 2px}
 ul.findings a{font-size:12px;white-space:nowrap}
 .f-status{color:#7a1020}.f-slope{color:#7a4a00}
 .wide{max-width:100%;overflow-x:auto}
@@ -307,6 +308,16 @@ FINDING_LINKS = {
 }
 
 
+FINDING_KINDS = {
+    "tradeoff": "Forward vs reverse: where the mode expected to lose costs 2× the other",
+    "slope": "Against the expected slopes (forward ~n, reverse ~m)",
+    "speed": "Fastest backend per operation and size (the analytic reference aside)",
+    "status": "Wrong, errored, unsupported, skipped",
+    "accuracy": "Accuracy",
+    "cost": "Derivative ÷ primal",
+}
+
+
 def _heat_colour(ratio: float) -> str:
     """Green at 1× (the fastest), through yellow, to red at 1000× and beyond (log scale)."""
     position = min(max(math.log10(max(ratio, 1.0)) / 3.0, 0.0), 1.0)
@@ -355,17 +366,25 @@ def overview_heatmap(run: Run) -> str:
 def findings_section(run: Run) -> str:
     """The run's findings (sentences from its data, each linking to its plot), then the
     backend × problem heat map."""
-    items = []
+    groups: dict[str, list[str]] = {}
     for finding in findings(run):
         link = FINDING_LINKS.get(finding.anchor, finding.anchor)
-        items.append(
+        groups.setdefault(finding.kind, []).append(
             f"<li class='f-{esc(finding.kind)}'>{esc(finding.text)} "
             f"<a href='#{esc(finding.anchor)}'>→ {esc(link)}</a></li>"
         )
+    lists = [
+        f"<p class='lead'>{esc(FINDING_KINDS.get(kind, kind))}</p>"
+        f"<ul class='findings'>{''.join(items)}</ul>"
+        for kind, items in sorted(
+            groups.items(),
+            key=lambda g: list(FINDING_KINDS).index(g[0]) if g[0] in FINDING_KINDS else 99,
+        )
+    ]
     out = [
         "<p class='caption'>Computed from this run's cases: a different run says different "
         "things. Timings on a shared machine are noisy; the sections below hold the data.</p>",
-        f"<ul class='findings'>{''.join(items)}</ul>" if items else note("No findings."),
+        "".join(lists) if lists else note("No findings."),
         "<h3 id='overview'>Time relative to the fastest backend</h3>",
         overview_heatmap(run),
     ]
