@@ -413,6 +413,15 @@ def crossover_section_table(run: Run) -> str:
     ].rename(
         columns={"reverse_backend": "reverse by", "loss_at_largest": "loser ÷ winner at largest"}
     )
+    # columns nobody filled (strategies of backends that do not say) take no room
+    shown = shown.loc[
+        :,
+        [
+            c
+            for c in shown.columns
+            if shown[c].astype(str).str.strip().ne("").any() and not shown[c].isna().all()
+        ],
+    ]
     return (
         "<h3 id='crossovers'>Crossover sizes</h3>"
         "<p class='caption'>Along each edge of the grid (n growing at m = 1, m growing at n = 1): "
