@@ -131,6 +131,20 @@ def test_profiles_grids_are_ordered_and_reach_256():
     assert (4096, 4096) in harness.PROFILES["full"].jacobian_grid
 
 
+def test_jacobian_cells_extend_only_the_two_edges():
+    from toyad.bench.profiles import jacobian_cells
+
+    for prof in harness.PROFILES.values():
+        cells = jacobian_cells(prof)
+        assert list(cells) == sorted(cells) and set(prof.jacobian_grid) <= set(cells)
+        extra = set(cells) - set(prof.jacobian_grid)
+        top = max(prof.edge_sizes)
+        assert (top, 1) in extra and (1, top) in extra
+        assert all(n == 1 or m == 1 for n, m in extra)  # no interior cell past the grid
+    quick = jacobian_cells(harness.PROFILES["quick"])
+    assert (4096, 1) in quick and (1, 4096) in quick and (64, 64) not in quick
+
+
 # -- fits ---------------------------------------------------------------------------
 def _scaling_record(backend, mode, n, m, seconds, passes):
     return harness.blank_record(

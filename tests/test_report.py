@@ -27,7 +27,7 @@ RUN_B = FIXTURES / "run_b.json"
 # hessians, per-op, memory vs L, time vs memory
 EXPECTED_SVGS = 10
 SECTION_HEADINGS = (
-    "Summary",
+    "Findings",
     "Forward vs reverse",
     "Accuracy",
     "Cost",
@@ -36,6 +36,7 @@ SECTION_HEADINGS = (
     "Memory",
     "Native semantics",
     "All cases",
+    "Run and environment",
 )
 
 
@@ -356,6 +357,7 @@ def test_publish_creates_stamped_folder_and_latest(tmp_path):
     assert {p.name for p in first.iterdir()} == {
         "benchmark.json",
         "results.csv",
+        "tradeoff.csv",
         "semantics.csv",
         "index.html",
     }

@@ -6,6 +6,7 @@ written (``toyad.fits``, ``toyad.tradeoffs``) and by the report.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -81,20 +82,12 @@ def tradeoffs(cases: Iterable[dict[str, Any]], threshold: int = 64) -> list[dict
     or symbolic against the reverse engine); ``backend`` is the forward one.
     """
     cells: dict[tuple, dict[str, dict]] = defaultdict(dict)
-    modes_of: dict[str, set[str]] = defaultdict(set)
-    family_of: dict[str, str] = {}
     for c in _timed(cases):
         if c["suite"] == "scaling" and c["operation"] == "jacobian":
             cells[(c["backend"], c["problem"], c["n"], c["m"])][c["mode"]] = c
-            modes_of[c["backend"]].add(c["mode"])
-            family_of[c["backend"]] = c.get("family") or ""
-    pairs = [(b, b) for b, modes in modes_of.items() if set(backends.MODES) <= modes]
-    both = set(backends.MODES)
-    forward_only = [b for b, modes in modes_of.items() if modes & both == {"forward"}]
-    reverse_only = [b for b, modes in modes_of.items() if modes & both == {"reverse"}]
-    pairs += [(f, r) for f in forward_only for r in reverse_only if family_of[f] == family_of[r]]
+    pairs = mode_pairs(c for modes in cells.values() for c in modes.values())
     rows = []
-    for forward_backend, reverse_backend in sorted(pairs):
+    for forward_backend, reverse_backend in pairs:
         for (backend, problem, n, m), modes in sorted(cells.items()):
             if backend != forward_backend:
                 continue
@@ -132,3 +125,165 @@ def tradeoffs(cases: Iterable[dict[str, Any]], threshold: int = 64) -> list[dict
                 }
             )
     return rows
+
+
+CROSSOVER_FACTOR = 2.0  # the losing mode costs this many times the winning one
+EDGES = {
+    # edge -> (the size that grows, the one held at 1, the mode expected to lose)
+    "n": ("n", "m", "forward"),
+    "m": ("m", "n", "reverse"),
+}
+
+
+def mode_pairs(cases: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(forward backend, reverse backend) pairs of the Jacobian scaling cases, as
+    :func:`tradeoffs` pairs them: each backend with both modes, and within a family
+    every forward-only backend with every reverse-only one (the scalar toys)."""
+    modes_of: dict[str, set[str]] = defaultdict(set)
+    family_of: dict[str, str] = {}
+    for c in cases:
+        if c.get("suite") == "scaling" and c.get("operation") == "jacobian":
+            family_of.setdefault(c["backend"], c.get("family") or "")
+            if c.get("status") == "ok" and c.get("median_s"):
+                modes_of[c["backend"]].add(c["mode"])
+    both = set(backends.MODES)
+    pairs = [(b, b) for b, modes in modes_of.items() if both <= modes]
+    forward_only = [b for b, modes in modes_of.items() if modes & both == {"forward"}]
+    reverse_only = [b for b, modes in modes_of.items() if modes & both == {"reverse"}]
+    pairs += [(f, r) for f in forward_only for r in reverse_only if family_of[f] == family_of[r]]
+    return sorted(pairs)
+
+
+def _log_interpolate(s0: float, l0: float, s1: float, l1: float, level: float) -> float:
+    """The size where the log-log line through (s0, l0) and (s1, l1) reaches ``level``."""
+    if l1 <= l0 or s1 <= s0:
+        return float(s1)
+    t = (math.log(level) - math.log(l0)) / (math.log(l1) - math.log(l0))
+    return float(math.exp(math.log(s0) + t * (math.log(s1) - math.log(s0))))
+
+
+def _why_stopped(cells: dict[int, dict[str, dict]], modes: tuple[str, str], largest: int) -> str:
+    """Why the edge has no timed pair past ``largest``: the first cell beyond it not timed."""
+    for size in sorted(s for s in cells if s > largest):
+        for mode in modes:
+            case = cells[size].get(mode)
+            if case is None:
+                return f"{mode} mode was not run at size {size}"
+            if case.get("status") != "ok" or not case.get("median_s"):
+                message = case.get("message") or ""
+                return f"{mode} mode {case.get('status')} at size {size}" + (
+                    f": {message}" if message else ""
+                )
+    return "the largest size this run's grid has on this edge"
+
+
+def crossovers(
+    cases: Iterable[dict[str, Any]], factor: float = CROSSOVER_FACTOR
+) -> list[dict[str, Any]]:
+    """Per forward/reverse pair, problem and edge of the Jacobian grid: where the mode
+    that should lose costs ``factor`` x the one that should win.
+
+    Edges: ``n`` (n inputs growing at m = 1: forward should lose, n passes against
+    one) and ``m`` (m outputs growing at n = 1: reverse should lose). ``loss`` is
+    losing ÷ winning time at each size both modes timed. The crossover is the
+    smallest size from which the loss stays >= ``factor`` up to the largest size
+    measured, interpolated on the log-log line through the sizes either side (the
+    first size itself when the loss is already there at the edge's start:
+    ``at_start``); an edge timed at size 1 only has not grown, so has no crossover.
+    Not reached: ``crossover`` None, and ``largest`` (N, "not
+    reached up to N") with ``stopped_by``, why the edge ends there.
+    """
+    cases = [c for c in cases if c.get("suite") == "scaling" and c.get("operation") == "jacobian"]
+    by_cell: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for c in cases:
+        by_cell[(c["backend"], c["problem"], c.get("n"), c.get("m"))][c.get("mode") or ""] = c
+    problems = sorted({c["problem"] for c in cases})
+    rows = []
+    for forward_backend, reverse_backend in mode_pairs(cases):
+        for problem in problems:
+            for edge, (grows, held, loser) in EDGES.items():
+                # size -> {"forward": case, "reverse": case} along this edge
+                cells: dict[int, dict[str, dict]] = defaultdict(dict)
+                for (backend, prob, n, m), modes in by_cell.items():
+                    if prob != problem or n is None or m is None:
+                        continue
+                    size, other = (n, m) if grows == "n" else (m, n)
+                    if other != 1:
+                        continue
+                    if backend == forward_backend and "forward" in modes:
+                        cells[int(size)]["forward"] = modes["forward"]
+                    if backend == reverse_backend and "reverse" in modes:
+                        cells[int(size)]["reverse"] = modes["reverse"]
+                if not cells:
+                    continue
+                points = []
+                for size in sorted(cells):
+                    fwd, rev = cells[size].get("forward"), cells[size].get("reverse")
+                    if all(c and c.get("status") == "ok" and c.get("median_s") for c in (fwd, rev)):
+                        ratio = fwd["median_s"] / rev["median_s"]
+                        points.append((size, ratio, ratio if loser == "forward" else 1 / ratio))
+                row = _crossover_row(points, factor)
+                strategy = {
+                    mode: next(
+                        (c[mode].get("strategy") for c in cells.values() if c.get(mode)), None
+                    )
+                    for mode in ("forward", "reverse")
+                }
+                largest = points[-1][0] if points else 0
+                rows.append(
+                    {
+                        "backend": forward_backend,
+                        "reverse_backend": reverse_backend,
+                        "problem": problem,
+                        "edge": edge,
+                        "held": f"{held} = 1",
+                        "expected": f"{loser} slower",
+                        "factor": factor,
+                        **row,
+                        "stopped_by": ""
+                        if row["reached"]
+                        else _why_stopped(cells, ("forward", "reverse"), largest),
+                        "strategy_forward": strategy["forward"],
+                        "strategy_reverse": strategy["reverse"],
+                        "like_for_like": bool(strategy["forward"])
+                        and strategy["forward"] == strategy["reverse"],
+                    }
+                )
+    return rows
+
+
+def _crossover_row(points: list[tuple[int, float, float]], factor: float) -> dict[str, Any]:
+    """Crossover fields from (size, forward/reverse, loss) points sorted by size."""
+    row: dict[str, Any] = {
+        "crossover": None,
+        "reached": False,
+        "at_start": False,
+        "largest": points[-1][0] if points else None,
+        "loss_at_largest": points[-1][2] if points else None,
+        "forward_over_reverse_at_largest": points[-1][1] if points else None,
+        "sizes": [p[0] for p in points],
+        "loss": [p[2] for p in points],
+    }
+    if not points or points[-1][2] < factor or points[-1][0] <= 1:
+        return row  # at size 1 alone both edges are the same one-by-one cell: nothing grew
+    k = len(points) - 1
+    while k > 0 and points[k - 1][2] >= factor:
+        k -= 1
+    if k == 0:
+        row.update(crossover=float(points[0][0]), reached=True, at_start=True)
+        return row
+    (s0, _, l0), (s1, _, l1) = points[k - 1], points[k]
+    row.update(crossover=_log_interpolate(s0, l0, s1, l1, factor), reached=True)
+    return row
+
+
+def crossover_text(row: dict[str, Any]) -> str:
+    """The crossover size ('1.2', '389'; '≤ 4' when already there at the edge's first size),
+    or 'not reached up to N' (with N), for tables and sentences."""
+    if row.get("reached"):
+        size = row["crossover"]
+        text = f"{size:.2g}" if size < 10 else f"{size:.0f}"
+        return f"≤ {text}" if row.get("at_start") else text
+    if row.get("largest") is None:
+        return "not measured"
+    return f"not reached up to {row['largest']}"

@@ -66,7 +66,9 @@ Run: :func:`build_run` (the pytest-benchmark JSON plus ``toyad``: cases,
 semantics, environment, profile, started, duration_s, and beyond
 toyad.results: ``fits`` from :func:`scaling_fits` (log-log slopes of cost
 against n at m = 1 and against m at n = 1), ``tradeoffs`` from
-:func:`tradeoffs` (forward/reverse cost ratios on the grid's axes) and
+:func:`tradeoffs` (forward/reverse cost ratios on the grid's axes),
+``crossovers`` from :func:`toyad.bench.analysis.crossovers` (per pair and
+edge, the size where the losing mode costs 2x, or how far it got and why) and
 ``native_log`` (where adapters normalised a framework's answer));
 :func:`write_run` publishes it with ``toyad.report.publish``."""
 

@@ -35,6 +35,9 @@ class Profile:
     min_round_s: float  # calls faster than this are batched (iterations) into one round
     time_cap_s: float  # one call slower than this: larger sizes are skipped-too-slow
     jacobian_grid: tuple[tuple[int, int], ...]  # (n, m) cells of the dense map
+    # sizes past the grid on its two edges (n at m = 1, m at n = 1) only, where the
+    # forward/reverse tradeoff outgrows the per-call overhead (see jacobian_cells)
+    edge_sizes: tuple[int, ...]
     gradient_sizes: tuple[int, ...]  # n for gradient cost as n grows
     gradient_problems: int | None  # how many scalar problems get the gradient sweep
     hessian_sizes: tuple[int, ...]
@@ -59,17 +62,34 @@ class Profile:
         return HARD_LIMIT_FACTOR * self.time_cap_s
 
 
+def jacobian_cells(profile: Profile) -> tuple[tuple[int, int], ...]:
+    """The (n, m) cells of the Jacobian scaling suite: the grid, and its two edges
+    (n growing at m = 1, m growing at n = 1) extended to ``profile.edge_sizes``.
+
+    Sorted, so that a cell comes after the smaller ones that predict its cost: a
+    backend slow at a size is skipped-too-slow beyond it (the time cap), so the
+    edges cost only the backends cheap enough to reach them (the vectorised
+    frameworks and the tensor engine; the scalar toys stop within the grid).
+    """
+    edges = {(s, 1) for s in profile.edge_sizes} | {(1, s) for s in profile.edge_sizes}
+    return tuple(sorted(set(profile.jacobian_grid) | edges))
+
+
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="every backend and suite on a small grid (axes to 256); minutes",
+        description="every backend and suite on a small grid (axes to 256, edges to 4096); minutes",
         budget_s=0.02,
         accuracy_budget_s=0.004,
         min_rounds=3,
         max_rounds=200,
         min_round_s=2e-4,
         time_cap_s=0.25,
-        jacobian_grid=_axes_grid(256, interior=(16, 64)),
+        # n = m = 64 left the grid for the edges' budget: the edges show the tradeoff. One
+        # edge size, not 1024 and 4096: at 1024 the scalar toys still ran (seconds each) and
+        # tf-function traced again; from 256 to 4096 the cap's extrapolation (x256) skips them
+        jacobian_grid=_axes_grid(256, interior=(16,)),
+        edge_sizes=(4096,),
         gradient_sizes=(1, 4, 16, 64, 256),
         gradient_problems=1,
         hessian_sizes=(4, 16, 64),
@@ -92,6 +112,9 @@ PROFILES: dict[str, Profile] = {
         min_round_s=1e-3,
         time_cap_s=1.0,
         jacobian_grid=_full_grid(4096),
+        # the grid reaches 4096 on every axis; one size past it on the edges (the forward
+        # seeds of a vectorised mode are n x n: 0.5 GiB at 8192, 2 GiB at 16384)
+        edge_sizes=(8192,),
         gradient_sizes=(1, 4, 16, 64, 256, 1024, 4096),
         gradient_problems=None,
         hessian_sizes=(4, 16, 64, 256, 1024),

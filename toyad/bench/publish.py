@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toyad.bench.analysis import scaling_fits, tradeoffs
+from toyad.bench.analysis import crossovers, scaling_fits, tradeoffs
 from toyad.bench.environment import environment, git_commit, native_log
 from toyad.bench.harness import Harness
 from toyad.results import STATUSES
@@ -36,6 +36,7 @@ def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
         "native_log": native_log(harness),
         "fits": scaling_fits(cases),
         "tradeoffs": tradeoffs(cases),
+        "crossovers": crossovers(cases),
         "complete": True,
         "resumed_from": harness.resumed_from,
         "reference_findings": reference_findings(),

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toyad.bench.harness import SCALAR_ONLY, CaseSpec, Harness
+from toyad.bench.profiles import jacobian_cells
 
 ACCURACY_OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
 OVERHEAD_OPERATIONS = ("primal", "gradient", "jvp", "vjp")
@@ -83,7 +84,7 @@ def jacobian_specs(
     """
     if problem is None or (grid is None and problem not in h.problem_names):
         return []
-    cells = h.profile.jacobian_grid if grid is None else grid
+    cells = jacobian_cells(h.profile) if grid is None else grid
     specs = []
     for entry in h.entries():
         modes = entry.modes("jacobian", both=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from toyad.report.compare import compare
+from toyad.report.findings import crossover_rows, crossover_table
 from toyad.report.load import (
     RUN_JSON_NAME,
     ReportError,
@@ -53,11 +54,15 @@ RunInput = str | Path | dict[str, Any] | Run
 
 
 def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
-    """Write results.csv, semantics.csv (if any semantics rows) and index.html into ``out_dir``."""
+    """Write results.csv, tradeoff.csv (forward/reverse crossovers, if the run has a Jacobian
+    grid), semantics.csv (if any semantics rows) and index.html into ``out_dir``."""
     run = load_run(run_json)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(results_frame(run), out / "results.csv")
+    tradeoff = crossover_table(crossover_rows(run))
+    if not tradeoff.empty:
+        write_csv(tradeoff, out / "tradeoff.csv")
     if not run.semantics.empty:
         write_csv(run.semantics, out / "semantics.csv")
     atomic_write_text(out / "index.html", build_page(run))

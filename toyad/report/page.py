@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from toyad.report import plots
+from toyad.report.findings import crossover_rows, crossover_table, findings, relative_times
 from toyad.report.load import Run, is_complete
 from toyad.report.references import with_references
 from toyad.results import STATUSES
@@ -60,13 +61,23 @@ td.msg{max-width:38ch;overflow-wrap:anywhere;font-size:11.5px}
 .st-ok{color:#17692b}.st-wrong{color:#fff;background:#c0162d;font-weight:bold}
 .st-error{color:#fff;background:#8a3ab9;font-weight:bold}.st-unsupported{color:#777;background:#f3f3f3}
 .st-skipped-too-slow,.st-skipped-too-large{color:#8a5a00;background:#fff3d6}.st-unknown{background:#ffd}
-.acc td.cell{text-align:center;white-space:nowrap}
+.acc td.cell{text-align:center;white-space:nowrap;font-size:11.5px;padding:2px 3px}
+.acc th.b{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-size:11px;
+ padding:4px 2px;text-align:left}
 .sem td{max-width:22ch;overflow-wrap:anywhere;font-size:12px}
 .agree{background:#d9f2dd}.disagree{background:#f7c9cf}.na{background:#f4f4f4}
 .kind{color:#666;font-size:10.5px;display:block}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px}
 dl.facts dt{font-weight:600}
 dl.facts dd{margin:0}
+ul.findings{padding-left:20px;margin:2px 0 8px}ul.findings li{margin:3px 0}
+p.lead{font-weight:600;margin:10px 0 2px}
+ul.findings a{font-size:12px;white-space:nowrap}
+.f-status{color:#7a1020}.f-slope{color:#7a4a00}
+.wide{max-width:100%;overflow-x:auto}
+table.heat td.cell{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.nowrap{white-space:nowrap}
+table.heat th.col{font-weight:600;font-size:11.5px;max-width:11ch;overflow-wrap:anywhere}
 """
 
 SORT_SCRIPT = """
@@ -287,6 +298,148 @@ def summary_section(run: Run) -> str:
     return "\n".join(out)
 
 
+FINDING_LINKS = {
+    "scaling": "forward vs reverse",
+    "crossovers": "crossover table",
+    "accuracy": "accuracy",
+    "cost": "cost",
+    "hessians": "Hessians",
+    "cases": "all cases",
+    "overview": "heat map",
+}
+
+
+FINDING_KINDS = {
+    "tradeoff": "Forward vs reverse: where the mode expected to lose costs 2× the other",
+    "slope": "Against the expected slopes (forward ~n, reverse ~m)",
+    "speed": "Fastest backend per operation and size (the analytic reference aside)",
+    "status": "Wrong, errored, unsupported, skipped",
+    "accuracy": "Accuracy",
+    "cost": "Derivative ÷ primal",
+}
+
+
+def _heat_colour(ratio: float) -> str:
+    """Green at 1× (the fastest), through yellow, to red at 1000× and beyond (log scale)."""
+    position = min(max(math.log10(max(ratio, 1.0)) / 3.0, 0.0), 1.0)
+    return f"hsl({120 * (1 - position):.0f},70%,80%)"
+
+
+def overview_heatmap(run: Run) -> str:
+    """Backend × problem: time relative to the fastest backend on that problem."""
+    table = relative_times(run.cases)
+    if table.empty:
+        return note("No timed derivative rows (accuracy/overhead suites) for the heat map.")
+    columns = [c for c in table.columns if c != "geometric mean"]
+    head = "<th>backend</th>" + "".join(
+        f"<th class='col'>{esc(c)}</th>" for c in columns + ["geometric mean"]
+    )
+    body = []
+    for backend, row in table.iterrows():
+        cells = []
+        for column in columns + ["geometric mean"]:
+            value = row[column]
+            if isinstance(value, float) and not math.isnan(value) and not math.isinf(value):
+                text = f"{value:.2g}×" if value < 10 else f"{value:.0f}×"
+                style = f"background:{_heat_colour(value)}"
+                cells.append(f'<td class="cell" style="{style}" data-v="{value:.6g}">{text}</td>')
+            elif isinstance(value, str) and value:
+                cls = f"st-{value}" if value in STATUSES else "st-unknown"
+                label = {"skipped-too-slow": "skipped", "skipped-too-large": "too large"}.get(
+                    value, value
+                )
+                cells.append(f'<td class="cell {cls}">{esc(label)}</td>')
+            else:
+                cells.append("<td></td>")
+        body.append(f"<tr><th>{esc(backend)}</th>{''.join(cells)}</tr>")
+    return (
+        "<p class='caption'>Time of each problem's main derivative (the gradient of a scalar "
+        "problem, else the Jacobian; the overhead suite's size where it ran, else the accuracy "
+        "suite's) relative to the fastest backend on that problem, best mode of each backend; "
+        "1× is the fastest. Rows sorted by the geometric mean of their ratios. Green 1×, yellow "
+        "~30×, red 1000× and beyond (log scale); cells without a timing give the status.</p>"
+        f"<div class='wide'><table class='heat sortable'><thead><tr>{head}</tr></thead><tbody>"
+        + "\n".join(body)
+        + "</tbody></table></div>"
+    )
+
+
+def findings_section(run: Run) -> str:
+    """The run's findings (sentences from its data, each linking to its plot), then the
+    backend × problem heat map."""
+    groups: dict[str, list[str]] = {}
+    for finding in findings(run):
+        link = FINDING_LINKS.get(finding.anchor, finding.anchor)
+        groups.setdefault(finding.kind, []).append(
+            f"<li class='f-{esc(finding.kind)}'>{esc(finding.text)} "
+            f"<a href='#{esc(finding.anchor)}'>→ {esc(link)}</a></li>"
+        )
+    lists = [
+        f"<p class='lead'>{esc(FINDING_KINDS.get(kind, kind))}</p>"
+        f"<ul class='findings'>{''.join(items)}</ul>"
+        for kind, items in sorted(
+            groups.items(),
+            key=lambda g: list(FINDING_KINDS).index(g[0]) if g[0] in FINDING_KINDS else 99,
+        )
+    ]
+    out = [
+        "<p class='caption'>Computed from this run's cases: a different run says different "
+        "things. Timings on a shared machine are noisy; the sections below hold the data.</p>",
+        "".join(lists) if lists else note("No findings."),
+        "<h3 id='overview'>Time relative to the fastest backend</h3>",
+        overview_heatmap(run),
+    ]
+    return "\n".join(out)
+
+
+def crossover_section_table(run: Run) -> str:
+    """The crossover sizes per pair and edge (also tradeoff.csv)."""
+    table = crossover_table(crossover_rows(run))
+    if table.empty:
+        return ""
+    shown = table[
+        [
+            "backend",
+            "reverse_backend",
+            "problem",
+            "edge",
+            "held",
+            "expected",
+            "crossover",
+            "loss_at_largest",
+            "strategy_forward",
+            "strategy_reverse",
+            "stopped_by",
+        ]
+    ].rename(
+        columns={"reverse_backend": "reverse by", "loss_at_largest": "loser ÷ winner at largest"}
+    )
+    # columns nobody filled (strategies of backends that do not say) take no room
+    shown = shown.loc[
+        :,
+        [
+            c
+            for c in shown.columns
+            if shown[c].astype(str).str.strip().ne("").any() and not shown[c].isna().all()
+        ],
+    ]
+    return (
+        "<h3 id='crossovers'>Crossover sizes</h3>"
+        "<p class='caption'>Along each edge of the grid (n growing at m = 1, m growing at n = 1): "
+        "the size from which the mode expected to lose costs 2× the other, interpolated on the "
+        "log-log line between the sizes either side (≤ s: already at the edge's first size), or "
+        "how far the edge got and what stopped it. The same rows are in tradeoff.csv.</p>"
+        "<div class='wide'>"
+        + frame_table(
+            shown,
+            formats={"loser ÷ winner at largest": lambda v: "" if missing(v) else f"{v:.3g}"},
+            message_column="stopped_by",
+            classes={"held": "nowrap", "crossover": "nowrap", "expected": "nowrap"},
+        )
+        + "</div>"
+    )
+
+
 def mode_pairs(scaling: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(label, forward backend, reverse backend): backends with both modes, then toy pairings.
 
@@ -359,6 +512,7 @@ def scaling_section(run: Run) -> str:
         )
     else:
         out.append(note("No backend has both forward and reverse timings for the Jacobian grid."))
+    out.append(crossover_section_table(run))
     out.append(strategy_table(scaling, pairs))
     covered = {b for _, f, r in pairs for b in (f, r)}
     groups = [(label, [(f, "forward"), (r, "reverse")]) for label, f, r in pairs]
@@ -435,12 +589,16 @@ def accuracy_cell(rows: pd.DataFrame) -> str:
     )
     error = rows["max_rel_error"].max()
     if status in ("ok", "wrong") and not missing(error):
-        text = f"{error:.1e}"
         if status == "wrong":
-            return f'<td class="cell st-wrong" title="{esc(details)}">✗ {text}</td>'
+            return f'<td class="cell st-wrong" title="{esc(details)}">✗ {error:.1e}</td>'
         style = f"background:{_error_colour(error)}"
+        text = "0" if error == 0 else f"{error:.0e}"
         return f'<td class="cell" style="{style}" title="{esc(details)}">{text}</td>'
-    label = {"skipped-too-slow": "skipped", "skipped-too-large": "too large"}.get(status, status)
+    label = {
+        "skipped-too-slow": "slow",
+        "skipped-too-large": "large",
+        "unsupported": "n/a",
+    }.get(status, status)
     return f'<td class="cell st-{esc(status)}" title="{esc(details)}">{esc(label)}</td>'
 
 
@@ -451,9 +609,11 @@ def accuracy_section(run: Run) -> str:
     if acc.empty:
         out.append(note("No accuracy rows in this run."))
     else:
+        # problem × operation down, backends across in narrow columns (compact cells,
+        # headers wrapping at the hyphen): 20 backends fit 1400 px without scrolling sideways
         backends = sorted(acc["backend"].unique(), key=lambda b: (b != REFERENCE_BACKEND, b))
         head = "<th>problem</th><th>operation</th>" + "".join(
-            f"<th>{esc(b)}</th>" for b in backends
+            f"<th class='b'>{esc(b)}</th>" for b in backends
         )
         body = []
         for (problem, operation), group in acc.groupby(["problem", "operation"], sort=True):
@@ -466,12 +626,13 @@ def accuracy_section(run: Run) -> str:
             )
         out.append(
             "<p class='caption'>Max relative error against the analytic derivative, per backend × "
-            "problem × operation (the worst over modes and sizes; hover a cell for each mode, its "
-            "tolerance and message). Colour runs from green (1e-16) to red (1e-4, log scale); "
+            "problem × operation (the worst over modes and sizes, one significant digit; hover a "
+            "cell for each mode, its error, tolerance and message). Colour runs from green "
+            "(1e-16) to red (1e-4, log scale); "
             "<span class='st-wrong'>✗ wrong</span> means over tolerance; "
-            "<span class='st-error'>error</span>, <span class='st-unsupported'>unsupported</span> "
-            "and "
-            "<span class='st-skipped-too-slow'>skipped</span> cells have no error to show.</p>"
+            "<span class='st-error'>error</span>, <span class='st-unsupported'>n/a</span> "
+            "(unsupported) and <span class='st-skipped-too-slow'>slow</span>/large (skipped for "
+            "time or memory) cells have no error to show.</p>"
         )
         out.append(f"<div class='scroll'><table class='acc'><thead><tr>{head}</tr></thead><tbody>")
         out.append("\n".join(body) + "</tbody></table></div>")
@@ -771,7 +932,7 @@ def all_cases_section(run: Run) -> str:
 
 
 SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
-    ("summary", "Summary", summary_section),
+    ("findings", "Findings", findings_section),
     ("scaling", "Forward vs reverse", scaling_section),
     ("accuracy", "Accuracy", accuracy_section),
     ("cost", "Cost", cost_section),
@@ -780,6 +941,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
     ("memory", "Memory", memory_section),
     ("semantics", "Native semantics", semantics_section),
     ("cases", "All cases", all_cases_section),
+    ("summary", "Run and environment", summary_section),
 )
 
 
