@@ -81,7 +81,7 @@ def six_f(xp, x):
         xp.sum(xp.sin(x) * xp.exp(x))
         + xp.log(x[0] * x[1])
         + xp.sqrt(x[2]) * xp.cos(x[1])
-        + xp.tanh(x @ w)
+        + xp.tanh(xp.matmul(x, w))
         + xp.sum(x[1:3] ** 3)
     )
 
@@ -128,7 +128,7 @@ def poly_f(xp, x):  # +, -, *, /, ** (int and float), @, slices, x.shape[0]
     return (
         xp.sum(x**3)
         + x[0] * x[1]
-        - x[2:4] @ x[0:2]
+        - xp.matmul(x[2:4], x[0:2])
         + 1.0 / x[1]
         + xp.sqrt(x[2])
         + last**2 * x[0]
@@ -170,7 +170,7 @@ def poly_hess(x):
 
 
 def dense_f(xp, x):
-    return xp.tanh(xp.asarray(A34) @ x + xp.asarray(B3))
+    return xp.tanh(xp.matmul(xp.asarray(A34), x) + xp.asarray(B3))
 
 
 def dense_jac(x):
@@ -179,7 +179,9 @@ def dense_jac(x):
 
 
 def mix_f(xp, x):  # R^4 -> R^3: stack, a dense tanh layer, elementwise sqrt·log, division
-    picks = xp.stack([x[0] * x[1], xp.exp(x[2]) * xp.cos(x[3]), xp.tanh(x @ xp.asarray(W4))])
+    picks = xp.stack(
+        [x[0] * x[1], xp.exp(x[2]) * xp.cos(x[3]), xp.tanh(xp.matmul(x, xp.asarray(W4)))]
+    )
     elementwise = xp.sqrt(x) * xp.log(x) - x / (1.0 + x**2)
     return picks + dense_f(xp, x) + elementwise[0:3]
 
@@ -204,7 +206,9 @@ def mix_jac(x):
 
 
 def polyvec_f(xp, x):
-    return xp.stack([x[0] * x[1], x[2] ** 2 - x[3], xp.sum(x) * 2.0]) + xp.asarray(A34) @ x
+    return xp.stack([x[0] * x[1], x[2] ** 2 - x[3], xp.sum(x) * 2.0]) + xp.matmul(
+        xp.asarray(A34), x
+    )
 
 
 def polyvec_jac(x):

@@ -4,10 +4,17 @@ gradients), on the backends: each test fails on the behaviour it replaced."""
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
+import time
+from typing import Any
 
-from toyad import runtime
+import numpy as np
+import pytest
+
+from toyad import backends, problems, runtime
+from toyad.backends import InputError, namespaces
 
 
 def test_xla_flags_are_flags_and_recorded() -> None:
@@ -21,6 +28,7 @@ def test_xla_flags_are_flags_and_recorded() -> None:
 
 def test_jax_starts_with_the_xla_flags() -> None:
     """An unknown XLA flag aborts the process when XLA starts: check in a child."""
+    pytest.importorskip("jax")
     code = "import toyad.runtime as r; r.configure(); import jax.numpy as j; print(j.ones(2).sum())"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = subprocess.run(
@@ -28,3 +36,126 @@ def test_jax_starts_with_the_xla_flags() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("2.0")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def needs(name: str) -> Any:
+    if name not in backends.available():
+        pytest.skip(f"{name}: framework not installed")
+    return backends.get(name)
+
+
+def median_ms(call: Any, reps: int = 5) -> float:
+    call()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+# ---------------------------------------------------------------------------
+# problem constants as arguments (item 3): the ProblemFunction API
+
+
+def test_problem_function_parts_and_bind_args() -> None:
+    inst = problems.get("dense_tanh").instance(n=5, m=3, seed=2)
+    body, consts = inst.f.parts()
+    assert set(consts) == {"w", "b"}
+    np.testing.assert_array_equal(body(np, inst.x, **consts), inst.f(np, inst.x))
+    g, args = inst.f.bind_args(np)
+    assert set(args) == {"w", "b"}
+    np.testing.assert_allclose(g(inst.x, args), inst.value(), rtol=1e-15)
+    scaled = {"w": 2 * args["w"], "b": args["b"]}  # g really reads its argument
+    np.testing.assert_allclose(g(inst.x, scaled), np.tanh(2 * consts["w"] @ inst.x + consts["b"]))
+    chain = problems.get("elementwise_chain").instance(n=3, steps=2)
+    assert chain.f.bind_args(np)[1] == {}  # an int (step count) is structure, bound
+    fan = problems.get("fan_in").instance(n=4)
+    assert set(fan.f.bind_args(np)[1]) == {"half_over_n"}  # a float is an argument
+
+
+def test_plain_function_has_no_constants() -> None:
+    g, args = namespaces.bind_args(lambda xp, x: xp.sum(x * x), np)
+    assert args == {} and g(np.array([1.0, 2.0]), args) == 5.0
+
+
+# ---------------------------------------------------------------------------
+# TensorFlow: no global switch (item 2), eager loops (item 1)
+
+
+def test_tf_backend_sets_no_global_numpy_behaviour() -> None:
+    needs("tf-eager")
+    import tensorflow as tf
+
+    import toyad.backends.tensorflow as tfb
+
+    t = tf.ones(3, dtype=tf.float64)
+    assert not hasattr(t, "ravel")  # numpy behaviour adds numpy methods to every tensor
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+        _ = t @ t  # without it, @ is tf.linalg.matmul: rank >= 2
+    assert tfb.XP.matmul(t, t).numpy() == 3.0
+
+
+def test_tf_reports_a_rank_1_at_as_an_error_naming_numpy_behaviour() -> None:
+    b = needs("tf-eager")
+
+    def f(xp, x):
+        return xp.tanh(xp.asarray(np.ones((2, 3))) @ x)
+
+    with pytest.raises(InputError, match="numpy_behavior.*xp.matmul"):
+        b.prepare("primal", f, np.ones(3))
+
+
+def _tf_contract_cases() -> list[tuple[str, Any]]:
+    a2 = np.arange(6.0).reshape(2, 3)
+    v3 = np.array([0.5, -1.0, 2.0])
+    v2 = np.array([1.5, -0.5])
+    return [
+        ("matmul 2-D @ 1-D", lambda xp: xp.matmul(xp.asarray(a2), xp.asarray(v3))),
+        ("matmul 1-D @ 2-D", lambda xp: xp.matmul(xp.asarray(v2), xp.asarray(a2))),
+        ("matmul 1-D @ 1-D", lambda xp: xp.matmul(xp.asarray(v3), xp.asarray(v3))),
+        ("matmul 2-D @ 2-D", lambda xp: xp.matmul(xp.asarray(a2), xp.transpose(xp.asarray(a2)))),
+        ("sum axis", lambda xp: xp.sum(xp.asarray(a2), axis=1)),
+        ("max", lambda xp: xp.max(xp.asarray(a2))),
+        ("min axis", lambda xp: xp.min(xp.asarray(a2), axis=0)),
+        ("where", lambda xp: xp.where(xp.asarray(v3) > 0.0, xp.asarray(v3), 0.0)),
+        ("reshape", lambda xp: xp.reshape(xp.asarray(a2), (3, 2))),
+        ("concatenate", lambda xp: xp.concatenate([xp.asarray(v3), xp.asarray(v2)])),
+        ("stack with a float", lambda xp: xp.stack([xp.asarray(v3)[0], 1.0 / 3.0])),
+        ("elementwise", lambda xp: xp.sqrt(xp.exp(xp.asarray(v3))) + xp.tanh(xp.sin(2.0))),
+    ]
+
+
+@pytest.mark.parametrize(("label", "fn"), _tf_contract_cases(), ids=lambda c: str(c))
+def test_tf_namespace_follows_numpy(label: str, fn: Any) -> None:
+    needs("tf-eager")
+    from toyad.backends.tensorflow import XP
+
+    got = fn(XP)
+    assert got.dtype.name == "float64", label
+    np.testing.assert_allclose(got.numpy(), fn(np), rtol=1e-15, err_msg=label)
+
+
+def test_tf_eager_reverse_jacobian_is_m_tape_gradients() -> None:
+    """pfor in eager mode rebuilt a tf.function every call: ~70 ms at any m. A loop of
+    m seeded tape gradients grows with m."""
+    b = needs("tf-eager")
+    assert b.strategy("jacobian", "reverse") == "loop"
+    times = {}
+    for m in (1, 64):
+        inst = problems.get("dense_tanh").instance(n=64, m=m)
+        times[m] = median_ms(b.prepare("jacobian", inst.f, inst.x, mode="reverse"))
+    assert times[64] >= 3 * times[1], times
+
+
+def test_tf_eager_rr_hessian_is_n_tape_gradients() -> None:
+    b = needs("tf-eager")
+    times = {}
+    for n in (2, 48):
+        inst = problems.get("rosenbrock").instance(n=n)
+        times[n] = median_ms(b.prepare("hessian", inst.f, inst.x, mode="reverse-over-reverse"))
+    assert times[48] >= 3 * times[2], times

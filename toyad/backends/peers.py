@@ -159,6 +159,7 @@ class MicrogradNamespace:
 
     sum = staticmethod(np.sum)
     stack = staticmethod(np.stack)
+    matmul = staticmethod(np.matmul)
 
     @staticmethod
     def asarray(obj: Any, dtype: Any = None) -> np.ndarray:
