@@ -20,11 +20,13 @@ from toyad.backends import InputError, UnsupportedOperation
 FRAMEWORKS = [
     "tf-eager",
     "tf-function",
+    "tf-xla",
     "jax-eager",
     "jax-jit",
     "torch-autograd",
     "torch-forward-ad",
     "torch-func",
+    "torch-compile",
     "autograd",
     "micrograd",
 ]
@@ -307,7 +309,16 @@ ZOO_PARAMS = [
 ]
 
 
-COMPILED = ("tf-function", "jax-jit")
+COMPILED = ("tf-function", "tf-xla", "jax-jit", "torch-compile")
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile has compiled in this process (0 without torch)."""
+    if "torch" not in sys.modules:
+        return 0
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
 
 
 def counting(f: Callable) -> tuple[Callable, list[int]]:
@@ -341,6 +352,7 @@ def test_zoo(name: str, case: Case, op: str, mode: str) -> None:
     kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
     call = b.prepare(op, f, x, mode=mode, **kw)
     traced = calls[0]
+    graphs = compiled_graphs()
     first, second = b.to_numpy(call()), b.to_numpy(call())
     shape = (-1, x.shape[0]) if op == "jacobian" else first.shape
     assert rel_err(first.reshape(shape), want) <= EXACT
@@ -348,9 +360,11 @@ def test_zoo(name: str, case: Case, op: str, mode: str) -> None:
         assert rel_err(second, first) <= EXACT
     else:
         np.testing.assert_array_equal(second, first)
-    if name in COMPILED:  # traced/compiled in prepare; the timed call never re-runs Python
+    if name == "torch-compile":  # dynamo replays f's side effects (the count), so:
+        assert compiled_graphs() == graphs  # nothing compiled after prepare
+    elif name in COMPILED:  # traced/compiled in prepare; the timed call never re-runs Python
         assert traced >= 1 and calls[0] == traced, (traced, calls[0])
-    if name == "tf-function":
+    if name in ("tf-function", "tf-xla"):
         assert call.function.experimental_get_tracing_count() == 1
     if name == "jax-jit":
         assert call().is_ready()  # block_until_ready() ran inside the call
@@ -523,6 +537,7 @@ def half_used_f(xp, x):
 NATIVE_NOT_ZEROS = {
     "tf-eager": "None",
     "tf-function": "None",
+    "tf-xla": "None",
     "torch-autograd": "RuntimeError",
     "torch-forward-ad": "None",
     "autograd": "UserWarning",
