@@ -312,6 +312,16 @@ ZOO_PARAMS = [
 COMPILED = ("tf-function", "tf-xla", "jax-jit", "torch-compile")
 
 
+def prepare_or_xfail(b, op: str, f, x, **kw) -> Callable:
+    """prepare; torch-compile's known failure on numpy constants made inside f is an xfail."""
+    try:
+        return b.prepare(op, f, x, **kw)
+    except UnsupportedOperation as exc:
+        if b.name == "torch-compile" and "torch.compile fails" in str(exc):
+            pytest.xfail(str(exc)[:300])
+        raise
+
+
 def compiled_graphs() -> int:
     """Graphs torch.compile has compiled in this process (0 without torch)."""
     if "torch" not in sys.modules:
@@ -350,7 +360,7 @@ def test_zoo(name: str, case: Case, op: str, mode: str) -> None:
     want = expected(op, case.value(x), jac, hess, v, u, case.scalar)
     f, calls = counting(case.f)
     kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
-    call = b.prepare(op, f, x, mode=mode, **kw)
+    call = prepare_or_xfail(b, op, f, x, mode=mode, **kw)
     traced = calls[0]
     graphs = compiled_graphs()
     first, second = b.to_numpy(call()), b.to_numpy(call())
@@ -470,7 +480,7 @@ def test_default_modes_shapes_values_and_inputs(name: str) -> None:
             if not b.supports(op):
                 continue
             kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
-            out = b.to_numpy(b.prepare(op, case.f, x, **kw)())
+            out = b.to_numpy(prepare_or_xfail(b, op, case.f, x, **kw)())
             assert out.shape == shape and out.dtype == np.float64, (op, out.shape, out.dtype)
             hess = case.hessian(XPOS) if case.hessian else None
             want = expected(op, case.value(XPOS), jac, hess, v, u, case.scalar)

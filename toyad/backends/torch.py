@@ -18,7 +18,10 @@ torch-compile: the torch-func transforms under ``torch.compile`` (inductor,
     ``fullgraph=True``), the compile outside the transform as the PyTorch docs
     advise; prepare compiles and calls twice, constants are graph inputs, each
     prepared call gets its own dynamo cache (see ``_compiled``) and
-    ``release()`` resets dynamo/inductor when a case ends.
+    ``release()`` resets dynamo/inductor when a case ends. Where compiling
+    fails but torch.func runs f (torch 2.13's dynamo asserts "Guard failed on
+    the same frame it was created" for a numpy constant made inside f under a
+    transform) the operation is UnsupportedOperation naming the failure.
 
 Inputs are float64 tensors from ``torch.from_numpy`` on a private copy;
 constants go through ``xp.asarray``, which makes float64 (torch's own default
@@ -29,6 +32,7 @@ zeros and records the native answer.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +52,7 @@ import torch.func  # noqa: E402
 
 torch.set_num_threads(int(runtime.settings().get("threads", 1)))
 
-from toyad.backends.base import Backend, UnknownBackend  # noqa: E402
+from toyad.backends.base import Backend, UnknownBackend, UnsupportedOperation  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     UNCONNECTED,
     FloatNamespace,
@@ -349,13 +353,18 @@ class TorchBackend(Backend):
 
             args = (xt, ut, consts)
         compiled = _compiled(work)
-        if operation == "primal":
-            with torch.no_grad():
+        try:
+            with torch.no_grad() if operation == "primal" else contextlib.nullcontext():
                 compiled(*args)  # the compile, here
-                compiled(*args)
-        else:
-            compiled(*args)
-            compiled(*args)  # a second call: nothing left to compile in the timed one
+                compiled(*args)  # a second call: nothing left to compile in the timed one
+        except Exception as exc:
+            work(*args)  # f itself fails under torch.func too: that error, not compile's
+            raise UnsupportedOperation(
+                self.name,
+                operation,
+                mode,
+                f"torch.compile fails where torch.func runs: {exception_text(exc)}",
+            ) from None
         if len(args) == 2:
             a, c = args
             if operation == "primal":
