@@ -20,11 +20,13 @@ from toyad.backends import InputError, UnsupportedOperation
 FRAMEWORKS = [
     "tf-eager",
     "tf-function",
+    "tf-xla",
     "jax-eager",
     "jax-jit",
     "torch-autograd",
     "torch-forward-ad",
     "torch-func",
+    "torch-compile",
     "autograd",
     "micrograd",
 ]
@@ -81,7 +83,7 @@ def six_f(xp, x):
         xp.sum(xp.sin(x) * xp.exp(x))
         + xp.log(x[0] * x[1])
         + xp.sqrt(x[2]) * xp.cos(x[1])
-        + xp.tanh(x @ w)
+        + xp.tanh(xp.matmul(x, w))
         + xp.sum(x[1:3] ** 3)
     )
 
@@ -128,7 +130,7 @@ def poly_f(xp, x):  # +, -, *, /, ** (int and float), @, slices, x.shape[0]
     return (
         xp.sum(x**3)
         + x[0] * x[1]
-        - x[2:4] @ x[0:2]
+        - xp.matmul(x[2:4], x[0:2])
         + 1.0 / x[1]
         + xp.sqrt(x[2])
         + last**2 * x[0]
@@ -170,7 +172,7 @@ def poly_hess(x):
 
 
 def dense_f(xp, x):
-    return xp.tanh(xp.asarray(A34) @ x + xp.asarray(B3))
+    return xp.tanh(xp.matmul(xp.asarray(A34), x) + xp.asarray(B3))
 
 
 def dense_jac(x):
@@ -179,7 +181,9 @@ def dense_jac(x):
 
 
 def mix_f(xp, x):  # R^4 -> R^3: stack, a dense tanh layer, elementwise sqrt·log, division
-    picks = xp.stack([x[0] * x[1], xp.exp(x[2]) * xp.cos(x[3]), xp.tanh(x @ xp.asarray(W4))])
+    picks = xp.stack(
+        [x[0] * x[1], xp.exp(x[2]) * xp.cos(x[3]), xp.tanh(xp.matmul(x, xp.asarray(W4)))]
+    )
     elementwise = xp.sqrt(x) * xp.log(x) - x / (1.0 + x**2)
     return picks + dense_f(xp, x) + elementwise[0:3]
 
@@ -204,7 +208,9 @@ def mix_jac(x):
 
 
 def polyvec_f(xp, x):
-    return xp.stack([x[0] * x[1], x[2] ** 2 - x[3], xp.sum(x) * 2.0]) + xp.asarray(A34) @ x
+    return xp.stack([x[0] * x[1], x[2] ** 2 - x[3], xp.sum(x) * 2.0]) + xp.matmul(
+        xp.asarray(A34), x
+    )
 
 
 def polyvec_jac(x):
@@ -303,7 +309,26 @@ ZOO_PARAMS = [
 ]
 
 
-COMPILED = ("tf-function", "jax-jit")
+COMPILED = ("tf-function", "tf-xla", "jax-jit", "torch-compile")
+
+
+def prepare_or_xfail(b, op: str, f, x, **kw) -> Callable:
+    """prepare; torch-compile's known failure on numpy constants made inside f is an xfail."""
+    try:
+        return b.prepare(op, f, x, **kw)
+    except UnsupportedOperation as exc:
+        if b.name == "torch-compile" and "torch.compile fails" in str(exc):
+            pytest.xfail(str(exc)[:300])
+        raise
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile has compiled in this process (0 without torch)."""
+    if "torch" not in sys.modules:
+        return 0
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
 
 
 def counting(f: Callable) -> tuple[Callable, list[int]]:
@@ -335,8 +360,9 @@ def test_zoo(name: str, case: Case, op: str, mode: str) -> None:
     want = expected(op, case.value(x), jac, hess, v, u, case.scalar)
     f, calls = counting(case.f)
     kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
-    call = b.prepare(op, f, x, mode=mode, **kw)
+    call = prepare_or_xfail(b, op, f, x, mode=mode, **kw)
     traced = calls[0]
+    graphs = compiled_graphs()
     first, second = b.to_numpy(call()), b.to_numpy(call())
     shape = (-1, x.shape[0]) if op == "jacobian" else first.shape
     assert rel_err(first.reshape(shape), want) <= EXACT
@@ -344,9 +370,11 @@ def test_zoo(name: str, case: Case, op: str, mode: str) -> None:
         assert rel_err(second, first) <= EXACT
     else:
         np.testing.assert_array_equal(second, first)
-    if name in COMPILED:  # traced/compiled in prepare; the timed call never re-runs Python
+    if name == "torch-compile":  # dynamo replays f's side effects (the count), so:
+        assert compiled_graphs() == graphs  # nothing compiled after prepare
+    elif name in COMPILED:  # traced/compiled in prepare; the timed call never re-runs Python
         assert traced >= 1 and calls[0] == traced, (traced, calls[0])
-    if name == "tf-function":
+    if name in ("tf-function", "tf-xla"):
         assert call.function.experimental_get_tracing_count() == 1
     if name == "jax-jit":
         assert call().is_ready()  # block_until_ready() ran inside the call
@@ -452,7 +480,7 @@ def test_default_modes_shapes_values_and_inputs(name: str) -> None:
             if not b.supports(op):
                 continue
             kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
-            out = b.to_numpy(b.prepare(op, case.f, x, **kw)())
+            out = b.to_numpy(prepare_or_xfail(b, op, case.f, x, **kw)())
             assert out.shape == shape and out.dtype == np.float64, (op, out.shape, out.dtype)
             hess = case.hessian(XPOS) if case.hessian else None
             want = expected(op, case.value(XPOS), jac, hess, v, u, case.scalar)
@@ -519,6 +547,7 @@ def half_used_f(xp, x):
 NATIVE_NOT_ZEROS = {
     "tf-eager": "None",
     "tf-function": "None",
+    "tf-xla": "None",
     "torch-autograd": "RuntimeError",
     "torch-forward-ad": "None",
     "autograd": "UserWarning",

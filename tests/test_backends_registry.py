@@ -20,11 +20,13 @@ from toyad.backends import (
 FRAMEWORK_MODULES = {
     "tf-eager": "tensorflow",
     "tf-function": "tensorflow",
+    "tf-xla": "tensorflow",
     "jax-eager": "jax",
     "jax-jit": "jax",
     "torch-autograd": "torch",
     "torch-forward-ad": "torch",
     "torch-func": "torch",
+    "torch-compile": "torch",
     "autograd": "peers",
     "micrograd": "peers",
 }

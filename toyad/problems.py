@@ -9,9 +9,11 @@ compared against, and the "analytic" baseline backend).
     inst.value(), inst.gradient(), inst.jacobian(), inst.hessian()
 
 ``f`` uses only the namespace contract (docs/architecture.md, section 1):
-operators and ``**``, ``@``, indexing and slicing, ``xp.asarray`` for every
-constant array, ``xp.sum``, ``xp.stack``, ``xp.sin``, ``xp.cos``, ``xp.exp``,
-``xp.log``, ``xp.tanh``, ``xp.sqrt``. Sizes and constants are bound when the
+operators and ``**``, indexing and slicing, ``xp.asarray`` for every
+constant array, ``xp.matmul`` (not ``@`` on a 1-D operand: TensorFlow's ``@``
+is rank >= 2 only), ``xp.sum``, ``xp.stack``, ``xp.sin``, ``xp.cos``,
+``xp.exp``, ``xp.log``, ``xp.tanh``, ``xp.sqrt``, and the additions listed in
+docs/architecture.md section 1. Sizes and constants are bound when the
 instance is built, so ``f`` never asks ``x`` for its shape.
 
 Problems taking options beyond n and m (``elementwise_chain``: ``steps``;
@@ -53,6 +55,20 @@ class ProblemFunction:
     ``xp.asarray`` once and returns ``g(x)``, so an eager adapter can keep that
     conversion out of its timed region (``xp.asarray`` of an array already in
     ``xp`` is then a no-op inside ``f``).
+
+    Compiled adapters pass the constants as *arguments* of the compiled
+    function (as GradBench passes every input), never baked into it:
+
+    ``f.parts() -> (body, consts)``
+        ``body(xp, x, **consts)`` is ``f``; ``consts`` the instance's constants
+        as built (numpy arrays, floats, ints).
+    ``f.bind_args(xp) -> (g, args)``
+        ``args``: the array and float constants converted with ``xp.asarray``
+        once (a dict, name -> array); ``g(x, args)`` runs ``f`` with them.
+        Ints, bools and integer arrays (sizes, step counts, indices: they
+        shape the computation) stay bound inside ``g``. A plain ``f(xp, x)``
+        without these methods has no constants
+        (``toyad.backends.namespaces.bind_args``).
     """
 
     def __init__(self, instance: Instance):
@@ -62,6 +78,9 @@ class ProblemFunction:
 
     def __call__(self, xp: Any, x: Any) -> Any:
         return self.instance.problem.body(xp, x, **self.instance.consts)
+
+    def parts(self) -> tuple[Callable[..., Any], Consts]:
+        return self.instance.problem.body, dict(self.instance.consts)
 
     def bind(self, xp: Any) -> Callable[[Any], Any]:
         body = self.instance.problem.body
@@ -75,6 +94,21 @@ class ProblemFunction:
 
         bound.__name__ = bound.__qualname__ = self.__name__
         return bound
+
+    def bind_args(self, xp: Any) -> tuple[Callable[[Any, Consts], Any], Consts]:
+        body, consts = self.parts()
+        static = {
+            k: xp.asarray(v) if isinstance(v, np.ndarray) else v
+            for k, v in consts.items()
+            if not _is_argument(v)
+        }
+        args = {k: xp.asarray(v) for k, v in consts.items() if _is_argument(v)}
+
+        def bound(x: Any, args: Consts) -> Any:
+            return body(xp, x, **static, **args)
+
+        bound.__name__ = bound.__qualname__ = self.__name__
+        return bound, args
 
     def __repr__(self) -> str:
         i = self.instance
@@ -96,6 +130,16 @@ class Preset:
     params: Mapping[str, Any]
     options: Mapping[str, Any]
     quick: bool = False
+
+
+def _is_argument(value: Any) -> bool:
+    """Float arrays and floats are arguments of a compiled f; ints, bools and
+    integer arrays are structure (sizes, step counts, indices) and stay bound."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f"
+    return isinstance(value, (float, np.floating))
 
 
 @dataclass(frozen=True, eq=False)
@@ -418,7 +462,7 @@ def _dense_setup(n: int, m: int, seed: int) -> tuple[np.ndarray, Consts]:
 
 
 def _dense_f(xp: Any, x: Any, w: np.ndarray, b: np.ndarray) -> Any:
-    return xp.tanh(xp.asarray(w) @ x + xp.asarray(b))
+    return xp.tanh(xp.matmul(xp.asarray(w), x) + xp.asarray(b))
 
 
 def _dense_value(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -447,7 +491,7 @@ def _lse_setup(n: int, m: int, seed: int, k: int) -> tuple[np.ndarray, Consts]:
 
 
 def _lse_f(xp: Any, x: Any, a: np.ndarray, b: np.ndarray) -> Any:
-    return xp.log(xp.sum(xp.exp(xp.asarray(a) @ x + xp.asarray(b))))
+    return xp.log(xp.sum(xp.exp(xp.matmul(xp.asarray(a), x) + xp.asarray(b))))
 
 
 def _softmax(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Process-wide settings that must be fixed before any framework loads.
 
-- threads: the same count for numpy/BLAS, TensorFlow, JAX/XLA and torch,
-  set through environment variables (read when each library initialises) and
-  ``torch.set_num_threads`` once torch is imported;
+- threads: the same count for numpy/BLAS, TensorFlow and torch, set through
+  environment variables (read when each library initialises) and
+  ``torch.set_num_threads`` once torch is imported; XLA (JAX) has no flag for
+  its intra-op pool, so ``XLA_FLAGS`` only turns Eigen's threading off
+  (``--xla_cpu_multi_thread_eigen=false``) and is recorded with the thread
+  variables in ``settings()["thread_env"]``;
 - float64: ``JAX_ENABLE_X64=1`` before JAX creates an array; the torch and
   TF adapters create every tensor and constant as float64 explicitly;
 - the allocator: glibc returns large freed blocks to the OS at once, and on
@@ -46,17 +49,19 @@ def configure(threads: int | None = None) -> dict[str, object]:
     late = [m for m in ("tensorflow", "jax", "torch") if m in sys.modules]
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
-    os.environ.setdefault(
-        "XLA_FLAGS",
-        f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
-    )
+    # XLA (jaxlib 0.10) has no flag for its intra-op pool size: it parses only
+    # ``--name=value`` flags, and a bare ``intra_op_parallelism_threads=N`` (as was
+    # here) was ignored without a word; ``--intra_op_parallelism_threads`` aborts at
+    # start ("Unknown flag in XLA_FLAGS"). Eigen's own threading is switched off;
+    # the rest is left to CPU affinity.
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
     os.environ.setdefault("JAX_ENABLE_X64", "1")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _applied.update(
         malloc=_tune_malloc(),
         threads=threads,
-        thread_env={v: os.environ[v] for v in _THREAD_VARS},
+        thread_env={v: os.environ[v] for v in (*_THREAD_VARS, "XLA_FLAGS")},
         loaded_before_configure=late,
     )
     return dict(_applied)

@@ -8,6 +8,9 @@
     b.jvp(f, x, v); b.vjp(f, x, u)
     call = b.prepare("jacobian", f, x, mode="forward")  # untimed set-up
     call()                                              # the timed work
+    b.strategy("jacobian", "forward")  # "vectorised" | "loop" | "single" | "per-op" | ...
+    b.prepare_empty(x)()               # the per-call overhead alone
+    b.release()                        # when a case ends: drop compile caches
 
 The registry below names every backend without importing its framework, so
 ``available()`` is cheap and a missing framework never breaks the rest.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from toyad.backends.base import (
     MODES,
     OPERATIONS,
+    STRATEGIES,
     Backend,
     BackendError,
     InputError,
@@ -35,6 +39,7 @@ from toyad.backends.base import (
 __all__ = [
     "MODES",
     "OPERATIONS",
+    "STRATEGIES",
     "Backend",
     "BackendError",
     "InputError",
@@ -77,11 +82,13 @@ _SPECS = [
     # the frameworks
     BackendSpec("tf-eager", "tensorflow", "make", ("tensorflow",), _FRAMEWORK_INSTALL),
     BackendSpec("tf-function", "tensorflow", "make", ("tensorflow",), _FRAMEWORK_INSTALL),
+    BackendSpec("tf-xla", "tensorflow", "make", ("tensorflow",), _FRAMEWORK_INSTALL),
     BackendSpec("jax-eager", "jax", "make", ("jax",), _FRAMEWORK_INSTALL),
     BackendSpec("jax-jit", "jax", "make", ("jax",), _FRAMEWORK_INSTALL),
     BackendSpec("torch-autograd", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
     BackendSpec("torch-forward-ad", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
     BackendSpec("torch-func", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
+    BackendSpec("torch-compile", "torch", "make", ("torch",), _FRAMEWORK_INSTALL),
     # peers beyond the card
     BackendSpec("autograd", "peers", "make", ("autograd",), "pip install autograd"),
     BackendSpec("micrograd", "peers", "make", ("micrograd",), "pip install micrograd"),

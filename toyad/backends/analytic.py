@@ -89,6 +89,9 @@ class AnalyticBackend(Backend):
             return lambda: u_row @ np.reshape(prob.derivative(x, **consts), (m, n))
         raise UnsupportedOperation(self.name, operation, mode)  # pragma: no cover
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "closed-form"
+
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         return None  # closed-form formulas: no primal-equivalent passes to count
 

@@ -15,7 +15,13 @@ conversions) and returns a zero-argument callable doing the timed work; that
 callable returns the framework's native result, already synchronised (JAX
 ``block_until_ready``). ``to_numpy`` converts it outside the timed region.
 
-Subclasses implement ``_prepare`` and, if their results are not numpy,
+``strategy(operation, mode)`` says how the passes are organised (single,
+vectorised, loop, per-op, closed-form: see ``STRATEGIES``);
+``prepare_empty(x)`` returns a call doing the backend's per-call overhead and
+no work; ``release()`` drops caches when a case ends.
+
+Subclasses implement ``_prepare``, ``_strategy`` (for every operation and
+mode beyond the single passes) and, if their results are not numpy,
 ``_to_numpy``. They declare ``capabilities``: operation -> modes, the first
 mode being the default. A backend may keep ``native_log`` entries describing
 where the framework's own answer differed from the normalised one (``None``
@@ -32,6 +38,22 @@ import numpy as np
 
 OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
 MODES = ("forward", "reverse")
+
+# How a backend organises the passes of an operation (``Backend.strategy``):
+STRATEGIES = {
+    "single": "a fixed number of passes whatever n and m: the primal, one reverse sweep "
+    "(gradient, vjp), one forward pass (jvp), two sweeps (torch-autograd's "
+    "double-backward jvp)",
+    "vectorised": "the n (or m) passes batched into one vectorised computation: vmap "
+    "(jacfwd, jacrev, torch.func), torch's batched backward (is_grads_batched), "
+    "tf.vectorized_map / pfor inside a traced function, toyad.tensor's "
+    "n-tangent forward pass",
+    "loop": "a Python loop of n (or m) framework passes, one tangent or cotangent each "
+    "(also finite differences: a loop of primal evaluations)",
+    "per-op": "scalar engines: one Python object per scalar operation, whatever the "
+    "operation (dual, symbolic, reverse, micrograd)",
+    "closed-form": "the hand-written derivative (the analytic baseline)",
+}
 
 
 class BackendError(Exception):
@@ -222,3 +244,38 @@ class Backend:
     def versions(self) -> dict[str, str]:
         """Library versions behind this backend (for the report's environment)."""
         return {}
+
+    # -- what a number means ------------------------------------------------
+    def strategy(self, operation: str, mode: str | None = None) -> str:
+        """How the passes of ``operation`` in ``mode`` are organised: a key of
+        ``STRATEGIES`` (single, vectorised, loop, per-op, closed-form)."""
+        mode = self._check(operation, mode)
+        return self._strategy(operation, mode)
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        if operation in ("primal", "jvp", "vjp") or (operation, mode) == ("gradient", "reverse"):
+            return "single"
+        raise NotImplementedError(f"backend {self.name!r} declares no strategy for {operation}")
+
+    def prepare_empty(self, x: Any) -> Callable[[], Any]:
+        """The backend's per-call overhead with no work, to time beside a case.
+
+        Untimed set-up like ``prepare``; the returned zero-argument callable
+        does what every prepared call of this backend does around its work and
+        nothing else: a jitted / ``tf.function`` / ``torch.compile`` identity
+        on x (dispatch, argument handling, synchronisation), the cheapest
+        native op on x for eager frameworks, nothing for the toy engines. A
+        harness subtracts its time to report derivative ÷ primal net of it.
+        """
+        return self._prepare_empty(as_input(x))
+
+    def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
+        return lambda: None
+
+    def release(self) -> None:
+        """Drop what the backend holds for cases that have ended (compile caches).
+
+        A harness calls it when a case ends; prepared calls hold their own
+        inputs and compiled functions, which go when the call object goes.
+        No-op by default.
+        """

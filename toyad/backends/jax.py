@@ -6,8 +6,12 @@
     jvp, vjp   jax.jvp, jax.vjp
 
 ``jax-jit`` wraps each of these in ``jax.jit`` and calls it once in prepare
-(the compile); every timed call ends with ``block_until_ready`` (JAX
-dispatches asynchronously: without it only the dispatch is timed).
+(the compile); problem constants are arguments of the jitted function (not
+closed over: that would bake them into the executable as literals); every
+timed call ends with ``block_until_ready`` (JAX dispatches asynchronously:
+without it only the dispatch is timed). ``release()`` clears JAX's caches:
+its global caches keep every compiled executable alive after the prepared
+call is gone (measured: 12 prepared jacobians left 39 executables).
 JAX's native answer for an output that ignores x is zeros, so nothing needs
 recording.
 """
@@ -33,7 +37,7 @@ import jax.numpy as jnp  # noqa: E402
 from toyad.backends.base import Backend, UnknownBackend  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     FloatNamespace,
-    bind,
+    bind_args,
     check_output_shape,
     cotangent_for,
     require_scalar,
@@ -57,23 +61,40 @@ class JaxBackend(Backend):
 
     jit: bool = False
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
+            return "vectorised"  # jacfwd / jacrev: vmap over the basis
+        return super()._strategy(operation, mode)
+
+    def release(self) -> None:
+        jax.clear_caches()  # executables outlive their jitted functions otherwise
+
+    def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
+        xj = jnp.asarray(x)
+        if not self.jit:
+            return lambda: jnp.negative(xj).block_until_ready()  # one eager op
+        identity = jax.jit(lambda z: z)
+        identity(xj).block_until_ready()
+        return lambda: identity(xj).block_until_ready()
+
     def _prepare(
         self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
     ) -> Callable[[], Any]:
         xj = jnp.asarray(x)
-        fx = bind(f, XP)  # constants -> jax arrays once, here
-        out_shape = check_output_shape(jnp.shape(fx(xj)))
+        fx, consts = bind_args(f, XP)  # constants -> jax arrays once, here: arguments
+        out_shape = check_output_shape(jnp.shape(fx(xj, consts)))
 
-        def primal(z):
-            return fx(z)
+        def primal(z, c):
+            return fx(z, c)
 
-        def scalar(z):  # f as a 0-d output (accepts shape (1,) too)
-            return jnp.reshape(fx(z), ())
+        def scalar(z, c):  # f as a 0-d output (accepts shape (1,) too)
+            return jnp.reshape(fx(z, c), ())
 
-        def vector(z):  # f as a 1-D output: jacobian is then (m, n)
-            return jnp.reshape(fx(z), (-1,))
+        def vector(z, c):  # f as a 1-D output: jacobian is then (m, n)
+            return jnp.reshape(fx(z, c), (-1,))
 
-        args: tuple = (xj,)
+        # every transform differentiates argument 0 (x); c, the constants, ride along
+        args: tuple = (xj, consts)
         if operation == "primal":
             work = primal
         elif operation == "gradient":
@@ -89,25 +110,28 @@ class JaxBackend(Backend):
                 work = jax.jacrev(jax.jacrev(scalar))
         elif operation == "jvp":
 
-            def work(z, t):  # J t, one forward pass
-                return jax.jvp(primal, (z,), (t,))[1]
+            def work(z, t, c):  # J t, one forward pass
+                return jax.jvp(lambda w: primal(w, c), (z,), (t,))[1]
 
-            args = (xj, jnp.asarray(v))
+            args = (xj, jnp.asarray(v), consts)
         else:  # vjp
 
-            def work(z, c):  # c^T J, one forward + one reverse pass
-                return jax.vjp(primal, z)[1](c)[0]
+            def work(z, w, c):  # w^T J, one forward + one reverse pass
+                return jax.vjp(lambda y: primal(y, c), z)[1](w)[0]
 
-            args = (xj, jnp.asarray(cotangent_for(u, out_shape)))
+            args = (xj, jnp.asarray(cotangent_for(u, out_shape)), consts)
 
         if self.jit:
             work = jax.jit(work)
             work(*args).block_until_ready()  # trace + compile here, not in the timed call
-        if len(args) == 1:
-            (a,) = args
-            return lambda: work(a).block_until_ready()
-        a, b = args
-        return lambda: work(a, b).block_until_ready()
+        if len(args) == 2:
+            a, c = args
+            call = lambda: work(a, c).block_until_ready()  # noqa: E731
+        else:
+            a, b, c = args
+            call = lambda: work(a, b, c).block_until_ready()  # noqa: E731
+        call.function, call.args = work, args  # tests lower the jitted function
+        return call
 
     def _to_numpy(self, result: Any) -> np.ndarray:
         return np.array(result, dtype=np.float64, copy=True)  # not a view of a jax buffer

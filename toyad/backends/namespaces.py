@@ -95,8 +95,46 @@ def cotangent_for(u: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def unit_rows(k: int) -> np.ndarray:
-    """The k×k identity: row i is the basis (co)tangent e_i."""
+    """The k×k identity: row i is the basis (co)tangent e_i.
+
+    Only for a basis that is itself the size of the result (torch's batched
+    backward over m outputs); forward passes over n inputs use
+    :func:`unit_vectors`, which never holds k×k at large k.
+    """
     return np.eye(k, dtype=np.float64)
+
+
+BASIS_BYTES = 64 << 20  # the largest basis (or basis batch) an adapter keeps at once
+
+
+def basis_fits(k: int) -> bool:
+    """True when the k×k float64 basis fits in ``BASIS_BYTES`` (k <= 2896)."""
+    return 8 * k * k <= BASIS_BYTES
+
+
+def basis_batch(k: int) -> int:
+    """Rows of a k-wide float64 basis batch that fit in ``BASIS_BYTES`` (at least 1)."""
+    return max(1, BASIS_BYTES // (8 * k))
+
+
+def unit_vectors(k: int, convert: Callable[[np.ndarray], Any]) -> Callable[[int], Any]:
+    """``e(i)`` -> the basis vector e_i of length k, converted by ``convert``.
+
+    When the k×k basis fits in ``BASIS_BYTES`` the k rows are converted once,
+    here (prepare, untimed); past that each pass builds its own e_i (O(k) time
+    and memory per pass, like the pass itself), so a forward gradient at large
+    n streams instead of allocating n×n.
+    """
+    if basis_fits(k):
+        rows = [convert(row) for row in np.eye(k, dtype=np.float64)]
+        return rows.__getitem__
+
+    def e(i: int) -> Any:
+        row = np.zeros(k, dtype=np.float64)
+        row[i] = 1.0
+        return convert(row)
+
+    return e
 
 
 class NativeRecorder:
@@ -129,6 +167,27 @@ def exception_text(exc: BaseException) -> str:
     """'ExcType: first line of the message', as the semantics table prints it."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {first}"
+
+
+def bind_args(f: Callable, xp: Any) -> tuple[Callable[[Any, dict[str, Any]], Any], dict[str, Any]]:
+    """``(g, args)``: ``g(x, args) = f(xp, x)`` with f's constants as ``args``.
+
+    A compiled adapter passes ``args`` (converted with ``xp.asarray`` here, once)
+    as arguments of the compiled function, so constants are inputs in every
+    framework rather than baked into one framework's executable. A problem
+    function offers ``f.bind_args(xp)``; a plain ``f(xp, x)`` has no constants
+    (``args`` is ``{}``), and one offering only ``f.bind(xp)`` keeps its
+    constants bound.
+    """
+    binder = getattr(f, "bind_args", None)
+    if callable(binder):
+        return binder(xp)
+    bound = bind(f, xp)
+
+    def g(x: Any, args: dict[str, Any]) -> Any:
+        return bound(x)
+
+    return g, {}
 
 
 def bind(f: Callable, xp: Any) -> Callable[[Any], Any]:

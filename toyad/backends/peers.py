@@ -38,7 +38,7 @@ from toyad.backends.namespaces import (
     cotangent_for,
     is_plain_numbers,
     require_scalar,
-    unit_rows,
+    unit_vectors,
 )
 
 # --------------------------------------------------------------------------
@@ -90,11 +90,11 @@ class AutogradBackend(Backend):
             self.native_log.append(NativeAnswer(operation, UNCONNECTED, native, "zeros"))
         if operation in ("gradient", "hessian"):
             require_scalar(operation, out_shape)
-        basis = unit_rows(n)
+        unit = unit_vectors(n, np.asarray)  # e_i; never n×n past 64 MiB
 
         def forward_columns(fun):  # column i = d fun(x + ε e_i)/dε, n forward passes
             jvp_at_x = autograd.make_jvp(fun)(x)
-            return np.stack([np.reshape(jvp_at_x(basis[i])[1], -1) for i in range(n)], axis=1)
+            return np.stack([np.reshape(jvp_at_x(unit(i))[1], -1) for i in range(n)], axis=1)
 
         if operation == "primal":
             return lambda: primal(x)
@@ -118,6 +118,11 @@ class AutogradBackend(Backend):
             return lambda: autograd.make_jvp(primal)(x)(v)[1]
         uc = cotangent_for(u, out_shape)
         return lambda: autograd.make_vjp(primal)(x)[0](uc)
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
+            return "loop"  # autograd.jacobian: m VJPs in a loop; forward: n make_jvp passes
+        return super()._strategy(operation, mode)
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version
@@ -159,6 +164,7 @@ class MicrogradNamespace:
 
     sum = staticmethod(np.sum)
     stack = staticmethod(np.stack)
+    matmul = staticmethod(np.matmul)
 
     @staticmethod
     def asarray(obj: Any, dtype: Any = None) -> np.ndarray:
@@ -324,6 +330,9 @@ class MicrogradBackend(Backend):
             return backward_from(total, xs)
 
         return vjp
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "per-op"  # one Value per scalar operation
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

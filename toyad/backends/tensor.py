@@ -83,6 +83,13 @@ class TensorBackend(Backend):
         u_shaped = cotangent_for(u, out_shape)  # vjp
         return lambda: engine.vjp(fx, x, u_shaped)[1]
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        if (operation, mode) == ("jacobian", "reverse"):
+            return "loop"  # jacrev: m backward passes over one tape
+        if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
+            return "vectorised" if self.batched else "loop"
+        return super()._strategy(operation, mode)
+
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
 

@@ -1,28 +1,40 @@
-"""TensorFlow behind the adapter interface: ``tf-eager`` and ``tf-function``.
+"""TensorFlow behind the adapter interface: ``tf-eager``, ``tf-function``, ``tf-xla``.
 
     gradient   GradientTape.gradient (reverse) | forward Jacobian of scalar f
-    jacobian   GradientTape.jacobian, pfor (reverse)
+    jacobian   m tape gradients seeded e_1..e_m (tf-eager) | tape.jacobian, pfor
+               (traced variants) (reverse)
                | ForwardAccumulator JVPs over e_1..e_n (forward)
-    hessian    nested tapes: outer.jacobian(inner.gradient)   (reverse-over-reverse)
+    hessian    nested tapes: the outer Jacobian of the inner gradient, as above
+               (reverse-over-reverse)
                | ForwardAccumulator over a tape gradient, per e_i
                  (forward-over-reverse: H e_i = d/dε ∇f(x + ε e_i))
     jvp        ForwardAccumulator(x, v).jvp(f(x))
     vjp        GradientTape.gradient(f(x), x, output_gradients=u)
 
-``tf-eager`` runs this eagerly each call: the n forward passes over e_i are
-a Python loop, and ``tape.jacobian`` keeps its default pfor, whose function
-it rebuilds every call (the honest eager cost). ``tf-function`` wraps the
-same code in ``tf.function`` (fixed float64 ``input_signature``, no
-autograph) with the n passes as one ``tf.vectorized_map``, and calls it once
-in prepare, so the timed call never retraces. Where TF answers ``None``
-(output or gradient not connected to x) the adapter returns zeros and
-records a NativeAnswer.
+``tf-eager`` runs this eagerly each call, as an eager TF user would: the n
+forward passes over e_i and the m reverse passes over e_i are Python loops.
+(Eager ``tape.jacobian`` with its default pfor wraps a new ``tf.function``
+every call: ~70 ms of graph building at any m, which is not reverse mode.)
+``tf-function`` wraps the same code in ``tf.function`` (fixed float64
+``input_signature``, no autograph) with the n passes as one
+``tf.vectorized_map`` and ``tape.jacobian``'s pfor (built once, at trace
+time), and calls it once in prepare, so the timed call never retraces.
+``tf-xla`` is ``tf-function`` with ``jit_compile=True``. Problem constants
+are arguments of the traced function. Where TF answers ``None`` (output or
+gradient not connected to x) the adapter returns zeros and records a
+NativeAnswer.
+
+The ``xp`` is :data:`XP`, a namespace of ``tf.math`` functions with float64
+constants; no global switch (``tnp.experimental_enable_numpy_behavior`` makes
+every op ~2.5x slower: a scalar multiply 18 -> 48 µs). Without it ``@`` is
+``tf.linalg.matmul`` (rank >= 2 only): an f using ``@`` on a 1-D operand is
+reported as an InputError naming this; ``xp.matmul`` has numpy semantics.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,25 +47,118 @@ runtime.configure()  # thread counts are read when TF initialises
 import tensorflow as tf  # noqa: E402
 import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-# Global switch (once, here): rank-1 `@`, numpy promotion, float64 default for
-# Python floats in tnp.asarray.
-tnp.experimental_enable_numpy_behavior()
-
-from toyad.backends.base import Backend, UnknownBackend  # noqa: E402
+from toyad.backends.base import Backend, InputError, UnknownBackend  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     GRADIENT_CONSTANT,
     UNCONNECTED,
-    FloatNamespace,
     NativeRecorder,
-    bind,
+    basis_batch,
+    basis_fits,
+    bind_args,
     check_output_shape,
     cotangent_for,
+    is_plain_numbers,
     require_scalar,
-    unit_rows,
+    unit_vectors,
 )
 
 F64 = tf.float64
-XP = FloatNamespace(tnp, F64, "tensorflow.experimental.numpy")
+
+
+def _t(a: Any) -> Any:
+    """A tensor as is; plain numbers as a float64 constant (never TF's float32)."""
+    if tf.is_tensor(a):
+        return a
+    if is_plain_numbers(a):
+        return tf.constant(np.asarray(a, dtype=np.float64))
+    return tf.convert_to_tensor(a)
+
+
+class TensorFlowNamespace:
+    """The ``f(xp, x)`` contract in ``tf.math`` terms, numpy semantics, float64.
+
+    Contract functions map to TF ops directly (no tnp wrappers, no global
+    switch); anything else falls back to ``tensorflow.experimental.numpy``.
+    """
+
+    __name__ = "toyad TensorFlow namespace (tf.math, float64 constants)"
+
+    @staticmethod
+    def asarray(obj: Any, dtype: Any = None) -> Any:
+        if tf.is_tensor(obj):
+            return obj if dtype is None else tf.cast(obj, dtype)
+        if dtype is None and is_plain_numbers(obj):
+            return tf.constant(np.asarray(obj, dtype=np.float64))
+        return tf.convert_to_tensor(obj, dtype=dtype)
+
+    sin = staticmethod(lambda a: tf.math.sin(_t(a)))
+    cos = staticmethod(lambda a: tf.math.cos(_t(a)))
+    exp = staticmethod(lambda a: tf.math.exp(_t(a)))
+    log = staticmethod(lambda a: tf.math.log(_t(a)))
+    tanh = staticmethod(lambda a: tf.math.tanh(_t(a)))
+    sqrt = staticmethod(lambda a: tf.math.sqrt(_t(a)))
+
+    @staticmethod
+    def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A003
+        return tf.math.reduce_sum(_t(a), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def max(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A003
+        return tf.math.reduce_max(_t(a), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def min(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A003
+        return tf.math.reduce_min(_t(a), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def stack(seq: Sequence[Any], axis: int = 0) -> Any:
+        return tf.stack([_t(a) for a in seq], axis=axis)
+
+    @staticmethod
+    def concatenate(seq: Sequence[Any], axis: int = 0) -> Any:
+        return tf.concat([_t(a) for a in seq], axis=axis)
+
+    @staticmethod
+    def reshape(a: Any, shape: Any) -> Any:
+        return tf.reshape(_t(a), shape)
+
+    @staticmethod
+    def transpose(a: Any, axes: Any = None) -> Any:
+        return tf.transpose(_t(a), perm=axes)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return tf.where(cond, _t(a), _t(b))
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        """numpy's matmul: 1-D operands are vectors (tf.linalg.matmul wants rank >= 2)."""
+        a, b = _t(a), _t(b)
+        ra, rb = a.shape.rank, b.shape.rank
+        if ra == 1 and rb == 1:
+            return tf.math.reduce_sum(a * b)
+        if rb == 1:
+            return tf.linalg.matvec(a, b)
+        if ra == 1:
+            return tf.linalg.matvec(b, a, transpose_a=True)
+        return tf.linalg.matmul(a, b)
+
+    def __getattr__(self, name: str) -> Any:  # outside the contract: tnp's
+        value = getattr(tnp, name)
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+XP = TensorFlowNamespace()
+
+MATMUL_RANK_1 = (
+    "f uses `@` on a 1-D operand, which TensorFlow's `@` (tf.linalg.matmul, rank >= 2) "
+    "does not accept without tnp.experimental_enable_numpy_behavior(), a global switch "
+    "toyad leaves off (it slows every TF op ~2.5x); write xp.matmul(a, b)"
+)
 
 CAPABILITIES = {
     "primal": ("forward",),
@@ -63,7 +168,14 @@ CAPABILITIES = {
     "jvp": ("forward",),
     "vjp": ("reverse",),
 }
-VARIANTS = {"tf-eager": "eager", "tf-function": "function"}
+VARIANTS = {"tf-eager": "eager", "tf-function": "function", "tf-xla": "xla"}
+DESCRIPTIONS = {
+    "tf-eager": "GradientTape and ForwardAccumulator, eager: n forward / m reverse passes "
+    "as Python loops",
+    "tf-function": "GradientTape and ForwardAccumulator traced once in tf.function (fixed "
+    "input_signature; vectorized_map / pfor for the n or m passes)",
+    "tf-xla": "tf-function compiled by XLA (tf.function(jit_compile=True))",
+}
 
 
 def _or_zeros(value: Any, shape: tuple[int, ...], on_none: NativeRecorder) -> Any:
@@ -74,11 +186,30 @@ def _or_zeros(value: Any, shape: tuple[int, ...], on_none: NativeRecorder) -> An
     return value
 
 
+def _first_call(fx: Callable, xt: Any, consts: dict[str, Any]) -> Any:
+    """f(x) once, eagerly; a 1-D `@` (TF's MatMul on rank 1) -> InputError saying so."""
+    try:
+        return fx(xt, consts)
+    except (tf.errors.InvalidArgumentError, ValueError) as exc:
+        if "MatMul" in str(exc) or "matmul" in str(exc):
+            raise InputError(f"{MATMUL_RANK_1} ({type(exc).__name__}: {exc})") from None
+        raise
+
+
+def _traced(fn: Callable, args: tuple, jit_compile: bool) -> Callable:
+    """``tf.function`` of fn with the args' fixed float64 signature, traced here."""
+    signature = tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, F64), list(args))
+    traced = tf.function(fn, input_signature=signature, autograph=False, jit_compile=jit_compile)
+    traced(*args)  # the one trace (and XLA compile), here and not in the timed call
+    return traced
+
+
 @dataclass
 class TensorFlowBackend(Backend):
     """GradientTape / ForwardAccumulator, eager or inside one traced tf.function."""
 
     compiled: bool = False
+    jit_compile: bool = False
 
     def _recorders(self, operation: str) -> Callable[..., NativeRecorder]:
         """none_from(api, situation) -> the (one) recorder of that None answer."""
@@ -92,74 +223,121 @@ class TensorFlowBackend(Backend):
 
         return none_from
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
+            return "vectorised" if self.compiled else "loop"
+        return super()._strategy(operation, mode)
+
+    def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
+        xt = tf.constant(x, dtype=F64)
+        if not self.compiled:
+            return lambda: tf.identity(xt)  # the cheapest eager op
+        work = _traced(tf.identity, (xt,), self.jit_compile)
+        return lambda: work(xt)
+
     def _prepare(
         self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
     ) -> Callable[[], Any]:
         n = x.shape[0]
         xt = tf.constant(x, dtype=F64)
-        fx = bind(f, XP)  # constants -> tensors once, here
-        out_shape = check_output_shape(tuple(fx(xt).shape))
+        fx, consts = bind_args(f, XP)  # constants -> float64 tensors once, here
+        out_shape = check_output_shape(tuple(_first_call(fx, xt, consts).shape))
         m = int(np.prod(out_shape, dtype=int))
         none_from = self._recorders(operation)
+        compiled = self.compiled
 
-        def primal(z):
-            return fx(z)
+        def primal(z, c):
+            return fx(z, c)
 
-        def scalar(z):
-            return tf.reshape(fx(z), [])
+        def scalar(z, c):
+            return tf.reshape(fx(z, c), [])
 
-        def vector(z):
-            return tf.reshape(fx(z), [-1])
+        def vector(z, c):
+            return tf.reshape(fx(z, c), [-1])
 
-        def gradient_reverse(z):  # ∇f, one reverse sweep
+        def gradient_reverse(z, c):  # ∇f, one reverse sweep
             with tf.GradientTape() as tape:
                 tape.watch(z)
-                y = scalar(z)
+                y = scalar(z, c)
             return _or_zeros(tape.gradient(y, z), (n,), none_from("GradientTape.gradient"))
 
-        def jacobian_reverse(z):  # (m, n), m reverse sweeps vectorised by pfor
-            with tf.GradientTape() as tape:
+        def rows_of_jacobian(tape, y, z, k, on_none):
+            """(k, n) Jacobian of y (k,) on a recorded tape: pfor in a traced function
+            (built once, at trace time); k seeded tape gradients in eager mode."""
+            if compiled:
+                return _or_zeros(tape.jacobian(y, z), (k, n), on_none)
+            rows = [tape.gradient(y, z, output_gradients=eager_seed(i)) for i in range(k)]
+            return tf.stack([_or_zeros(r, (n,), on_none) for r in rows])
+
+        def jacobian_reverse(z, c):  # (m, n), m reverse sweeps
+            with tf.GradientTape(persistent=not compiled) as tape:
                 tape.watch(z)
-                y = vector(z)
-            return _or_zeros(tape.jacobian(y, z), (m, n), none_from("GradientTape.jacobian"))
+                y = vector(z, c)
+            return rows_of_jacobian(tape, y, z, m, none_from("GradientTape.jacobian"))
 
-        basis = tf.constant(unit_rows(n))
-        basis_rows = [basis[i] for i in range(n)]
+        # Only what this operation and mode need, and never n×n past 64 MiB.
+        def as_tensor(row: np.ndarray) -> Any:
+            return tf.constant(row, dtype=F64)
 
-        def over_basis(fn, z):
-            """Stack fn(z, e_i) for i = 1..n: one tf.vectorized_map (pfor) inside
-            tf.function; n plain eager passes in tf-eager (rebuilding a pfor
-            function per call would time graph construction, not forward mode)."""
-            if self.compiled:
-                return tf.vectorized_map(lambda tangent: fn(z, tangent), basis)
-            return tf.stack([fn(z, e) for e in basis_rows])
+        many = operation in ("gradient", "jacobian", "hessian")
+        forward = many and mode in ("forward", "forward-over-reverse")
+        forward_basis = eager_unit = eager_seed = None
+        if forward and compiled and basis_fits(n):
+            forward_basis = tf.eye(n, dtype=F64)  # captured by the trace (<= 64 MiB)
+        if forward and not compiled:
+            eager_unit = unit_vectors(n, as_tensor)
+        if not compiled and (operation, mode) == ("jacobian", "reverse"):
+            eager_seed = unit_vectors(m, as_tensor)
+        if not compiled and mode == "reverse-over-reverse":
+            eager_seed = unit_vectors(n, as_tensor)
 
-        def jvp_column(z, tangent):  # J e_i, one forward pass
+        def over_basis(fn, z, c):
+            """Stack fn(z, e_i, c) for i = 1..n: tf.vectorized_map inside tf.function
+            (over 64 MiB basis batches in a while_loop at large n); n plain eager
+            passes in tf-eager."""
+            if not compiled:
+                return tf.stack([fn(z, eager_unit(i), c) for i in range(n)])
+            if forward_basis is not None:
+                return tf.vectorized_map(lambda tangent: fn(z, tangent, c), forward_basis)
+            rows = basis_batch(n)
+            batches = -(-n // rows)
+
+            def body(i, parts):
+                idx = tf.range(i * rows, (i + 1) * rows)
+                batch = tf.one_hot(idx, n, dtype=F64)  # rows past n are zero
+                out = tf.vectorized_map(lambda tangent: fn(z, tangent, c), batch)
+                return i + 1, parts.write(i, out)
+
+            parts = tf.TensorArray(F64, size=batches)
+            _, parts = tf.while_loop(lambda i, _: i < batches, body, (tf.constant(0), parts))
+            return tf.reshape(parts.stack(), [batches * rows, -1])[:n]
+
+        def jvp_column(z, tangent, c):  # J e_i, one forward pass
             with tf.autodiff.ForwardAccumulator(z, tangent) as acc:
-                y = vector(z)
+                y = vector(z, c)
             return _or_zeros(acc.jvp(y), (m,), none_from("ForwardAccumulator.jvp"))
 
-        def jacobian_forward(z):  # (m, n): column i = J e_i
-            return tf.transpose(over_basis(jvp_column, z))
+        def jacobian_forward(z, c):  # (m, n): column i = J e_i
+            return tf.transpose(over_basis(jvp_column, z, c))
 
-        def hessian_reverse_over_reverse(z):
-            with tf.GradientTape() as outer:
+        def hessian_reverse_over_reverse(z, c):
+            with tf.GradientTape(persistent=not compiled) as outer:
                 outer.watch(z)
                 with tf.GradientTape() as inner:
                     inner.watch(z)
-                    y = scalar(z)
+                    y = scalar(z, c)
                 g = inner.gradient(y, z)
             if g is None:
                 none_from("GradientTape.gradient")()
                 return tf.zeros((n, n), dtype=F64)
-            H = outer.jacobian(g, z)
-            return _or_zeros(H, (n, n), none_from("GradientTape.jacobian", GRADIENT_CONSTANT))
+            on_none = none_from("GradientTape.jacobian", GRADIENT_CONSTANT)
+            return rows_of_jacobian(outer, g, z, n, on_none)  # H symmetric: rows = columns
 
-        def hvp_row(z, tangent):  # H e_i = directional derivative of ∇f along e_i
+        def hvp_row(z, tangent, c):  # H e_i = directional derivative of ∇f along e_i
             with tf.autodiff.ForwardAccumulator(z, tangent) as acc:
                 with tf.GradientTape() as tape:
                     tape.watch(z)
-                    y = scalar(z)
+                    y = scalar(z, c)
                 g = tape.gradient(y, z)
             if g is None:
                 none_from("GradientTape.gradient")()
@@ -167,22 +345,22 @@ class TensorFlowBackend(Backend):
             Hv = acc.jvp(g)
             return _or_zeros(Hv, (n,), none_from("ForwardAccumulator.jvp", GRADIENT_CONSTANT))
 
-        def hessian_forward_over_reverse(z):
-            return over_basis(hvp_row, z)  # H symmetric: rows = columns
+        def hessian_forward_over_reverse(z, c):
+            return over_basis(hvp_row, z, c)  # H symmetric: rows = columns
 
-        def jvp(z, tangent):  # J v, one forward pass
+        def jvp(z, tangent, c):  # J v, one forward pass
             with tf.autodiff.ForwardAccumulator(z, tangent) as acc:
-                y = primal(z)
+                y = primal(z, c)
             return _or_zeros(acc.jvp(y), out_shape, none_from("ForwardAccumulator.jvp"))
 
-        def vjp(z, cotangent):  # u^T J, one reverse sweep seeded with u
+        def vjp(z, cotangent, c):  # u^T J, one reverse sweep seeded with u
             with tf.GradientTape() as tape:
                 tape.watch(z)
-                y = primal(z)
+                y = primal(z, c)
             g = tape.gradient(y, z, output_gradients=cotangent)
             return _or_zeros(g, (n,), none_from("GradientTape.gradient"))
 
-        args: tuple = (xt,)
+        args: tuple = (xt, consts)
         if operation == "primal":
             work = primal
         elif operation == "gradient":
@@ -191,8 +369,8 @@ class TensorFlowBackend(Backend):
                 work = gradient_reverse
             else:
 
-                def work(z):
-                    return tf.reshape(jacobian_forward(z), [n])
+                def work(z, c):
+                    return tf.reshape(jacobian_forward(z, c), [n])
 
         elif operation == "jacobian":
             work = jacobian_reverse if mode == "reverse" else jacobian_forward
@@ -203,21 +381,19 @@ class TensorFlowBackend(Backend):
             else:
                 work = hessian_forward_over_reverse
         elif operation == "jvp":
-            work, args = jvp, (xt, tf.constant(v, dtype=F64))
+            work, args = jvp, (xt, tf.constant(v, dtype=F64), consts)
         else:
             work = vjp
-            args = (xt, tf.constant(cotangent_for(u, out_shape), dtype=F64))
+            args = (xt, tf.constant(cotangent_for(u, out_shape), dtype=F64), consts)
 
-        if self.compiled:
-            signature = [tf.TensorSpec(shape=tuple(a.shape), dtype=F64) for a in args]
-            work = tf.function(work, input_signature=signature, autograph=False)
-            work(*args)  # the one trace, here and not in the timed call
-        if len(args) == 1:
-            (a,) = args
-            call = lambda: work(a)  # noqa: E731
+        if compiled:
+            work = _traced(work, args, self.jit_compile)
+        if len(args) == 2:
+            a, c = args
+            call = lambda: work(a, c)  # noqa: E731
         else:
-            a, b = args
-            call = lambda: work(a, b)  # noqa: E731
+            a, b, c = args
+            call = lambda: work(a, b, c)  # noqa: E731
         call.function = work  # tests read tf.function's tracing count from it
         return call
 
@@ -235,13 +411,12 @@ class TensorFlowBackend(Backend):
 def make(name: str) -> TensorFlowBackend:
     if name not in VARIANTS:
         raise UnknownBackend(name, list(VARIANTS))
-    compiled = name == "tf-function"
     return TensorFlowBackend(
         name=name,
         family="tensorflow",
         variant=VARIANTS[name],
-        description="GradientTape and ForwardAccumulator"
-        + (", traced once in tf.function (fixed input_signature)" if compiled else ", eager"),
+        description=DESCRIPTIONS[name],
         capabilities=dict(CAPABILITIES),
-        compiled=compiled,
+        compiled=name != "tf-eager",
+        jit_compile=name == "tf-xla",
     )

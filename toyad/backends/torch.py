@@ -14,6 +14,14 @@ torch-forward-ad (dual tensors, ``torch.autograd.forward_ad``):
     gradient/jacobian (forward): n passes, tangent e_i in pass i
 torch-func (``torch.func`` transforms): grad, jacfwd, jacrev, hessian
     (= jacfwd(jacrev)) or jacrev(jacrev), jvp, vjp.
+torch-compile: the torch-func transforms under ``torch.compile`` (inductor,
+    ``fullgraph=True``), the compile outside the transform as the PyTorch docs
+    advise; prepare compiles and calls twice, constants are graph inputs, each
+    prepared call gets its own dynamo cache (see ``_compiled``) and
+    ``release()`` resets dynamo/inductor when a case ends. Where compiling
+    fails but torch.func runs f (torch 2.13's dynamo asserts "Guard failed on
+    the same frame it was created" for a numpy constant made inside f under a
+    transform) the operation is UnsupportedOperation naming the failure.
 
 Inputs are float64 tensors from ``torch.from_numpy`` on a private copy;
 constants go through ``xp.asarray``, which makes float64 (torch's own default
@@ -24,6 +32,8 @@ zeros and records the native answer.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,17 +52,18 @@ import torch.func  # noqa: E402
 
 torch.set_num_threads(int(runtime.settings().get("threads", 1)))
 
-from toyad.backends.base import Backend, UnknownBackend  # noqa: E402
+from toyad.backends.base import Backend, UnknownBackend, UnsupportedOperation  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     UNCONNECTED,
     FloatNamespace,
     NativeRecorder,
-    bind,
+    bind_args,
     check_output_shape,
     cotangent_for,
     exception_text,
     require_scalar,
     unit_rows,
+    unit_vectors,
 )
 
 F64 = torch.float64
@@ -63,7 +74,22 @@ def _transpose(a: Any, axes: Any = None) -> Any:
     return torch_xp.permute_dims(a, tuple(reversed(range(a.ndim))) if axes is None else axes)
 
 
-XP = FloatNamespace(torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose})
+
+
+class TorchNamespace(FloatNamespace):
+    """``FloatNamespace`` that dynamo can trace: a numpy constant made inside f
+    (a plain f(xp, x) has no other way) becomes a float64 tensor without reading
+    ``ndarray.dtype.kind``, which torch.compile(fullgraph=True) rejects."""
+
+    def asarray(self, obj: Any, dtype: Any = None, **kw: Any) -> Any:
+        if dtype is None and isinstance(obj, np.ndarray) and torch.compiler.is_compiling():
+            return torch.as_tensor(obj, dtype=F64)
+        return super().asarray(obj, dtype, **kw)
+
+
+XP = TorchNamespace(
+    torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose}
+)
 
 CAPABILITIES = {
     "torch-autograd": {
@@ -89,16 +115,50 @@ CAPABILITIES = {
         "vjp": ("reverse",),
     },
 }
+CAPABILITIES["torch-compile"] = dict(CAPABILITIES["torch-func"])
 DESCRIPTIONS = {
     "torch-autograd": "torch.autograd tape: grad, batched VJPs, autograd.functional",
     "torch-forward-ad": "torch.autograd.forward_ad dual tensors, one pass per tangent",
     "torch-func": "torch.func transforms: grad, jacfwd, jacrev, hessian, jvp, vjp",
+    "torch-compile": "torch.compile (inductor, fullgraph) around the torch.func transforms, "
+    "compiled and called once in prepare",
 }
+STRATEGIES = {  # beyond the single passes (base class)
+    "torch-autograd": "vectorised",  # is_grads_batched / functional(vectorize=True)
+    "torch-forward-ad": "loop",  # n passes, one dual tangent each
+    "torch-func": "vectorised",  # vmap
+    "torch-compile": "vectorised",
+}
+_FRESH = itertools.count()
+
+
+def _compiled(fn: Callable) -> Callable:
+    """``torch.compile`` of fn behind a wrapper with its own code object.
+
+    Dynamo keeps its compiled entries on the code object of the frame it
+    intercepts; the torch.func transforms share theirs across every
+    ``grad(...)``, so cases would pile entries onto one code object (each call
+    then walks stale guards, and past the recompile limit dynamo silently runs
+    eager). A fresh code object per prepared call keeps its cache to itself.
+    """
+
+    def run(*args: Any) -> Any:
+        return fn(*args)
+
+    run.__code__ = run.__code__.replace(co_name=f"toyad_compiled_{next(_FRESH)}")
+    return torch.compile(run, backend="inductor", fullgraph=True)
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
     """float64 tensor on a private copy (from_numpy shares memory)."""
     return torch.from_numpy(np.array(a, dtype=np.float64, copy=True))
+
+
+def _bound(fx: Callable, consts: dict[str, Any]) -> Callable[[Any], Any]:
+    def g(z: Any) -> Any:
+        return fx(z, consts)
+
+    return g
 
 
 @dataclass
@@ -107,26 +167,46 @@ class TorchBackend(Backend):
 
     api: str = "autograd"
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
+            return STRATEGIES[self.name]
+        return super()._strategy(operation, mode)  # jvp double-backward: two sweeps, single
+
+    def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
+        xt = _tensor(x)
+        if self.api != "compile":
+            return lambda: torch.neg(xt)  # one eager op
+        work = _compiled(torch.neg)
+        work(xt)
+        return lambda: work(xt)
+
+    def release(self) -> None:
+        if self.api == "compile":
+            torch.compiler.reset()  # dynamo's and inductor's in-memory caches
+
     def _prepare(
         self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
     ) -> Callable[[], Any]:
         xt = _tensor(x)
-        fx = bind(f, XP)  # constants -> float64 tensors once, here
+        fx, consts = bind_args(f, XP)  # constants -> float64 tensors once, here
         with torch.no_grad():
-            out_shape = check_output_shape(tuple(fx(xt).shape))
+            out_shape = check_output_shape(tuple(fx(xt, consts).shape))
         if operation in ("gradient", "hessian"):
             require_scalar(operation, out_shape)
+        vt = _tensor(v) if operation == "jvp" else None
+        ut = _tensor(cotangent_for(u, out_shape)) if operation == "vjp" else None
+        if self.api == "compile":
+            return self._compile(operation, mode, fx, consts, xt, vt, ut)
+        g = _bound(fx, consts)  # eager: the constants ride in the closure
         if operation == "primal":
 
             def primal():
                 with torch.no_grad():
-                    return fx(xt)
+                    return g(xt)
 
             return primal
-        vt = _tensor(v) if operation == "jvp" else None
-        ut = _tensor(cotangent_for(u, out_shape)) if operation == "vjp" else None
         build = {"autograd": self._autograd, "forward-ad": self._forward_ad, "func": self._func}
-        return build[self.api](operation, mode, fx, xt, out_shape, vt, ut)
+        return build[self.api](operation, mode, g, xt, out_shape, vt, ut)
 
     # -- torch.autograd ----------------------------------------------------
     def _autograd(self, operation, mode, fx, xt, out_shape, vt, ut) -> Callable[[], Any]:
@@ -200,12 +280,16 @@ class TorchBackend(Backend):
 
             return jvp
 
-        basis = _tensor(unit_rows(n))
+        unit = unit_vectors(n, torch.from_numpy)  # e_i; never n×n past 64 MiB
+
+        def column(i):  # J e_i: one forward pass, in its own dual level (a level
+            # keeps every tangent made in it until it exits: n passes in one level
+            # held O(n) per pass, n² in all)
+            with fwAD.dual_level():
+                return tangent_of(xt, unit(i), out_shape).reshape(m)
 
         def columns():  # J e_i for i = 1..n: n forward passes
-            with fwAD.dual_level():
-                cols = [tangent_of(xt, basis[i], out_shape).reshape(m) for i in range(n)]
-            return torch.stack(cols, dim=1)
+            return torch.stack([column(i) for i in range(n)], dim=1)
 
         if operation == "gradient":
             return lambda: columns().reshape(n)
@@ -237,6 +321,74 @@ class TorchBackend(Backend):
         else:  # vjp
             return lambda: tf_.vjp(primal, xt)[1](ut)[0]
         return lambda: work(xt)
+
+    # -- torch.compile around torch.func ------------------------------------------
+    def _compile(self, operation, mode, fx, consts, xt, vt, ut) -> Callable[[], Any]:
+        """The torch.func transform of f(z, c), compiled outside the transform (as the
+        PyTorch docs advise); constants c are inputs of the compiled graph."""
+
+        def scalar(z, c):
+            return fx(z, c).reshape(())
+
+        def vector(z, c):
+            return fx(z, c).reshape(-1)
+
+        tf_ = torch.func
+        args: tuple = (xt, consts)
+        if operation == "primal":
+
+            def work(z, c):
+                return fx(z, c)
+
+        elif operation == "gradient":
+            work = tf_.grad(scalar) if mode == "reverse" else tf_.jacfwd(scalar)
+        elif operation == "jacobian":
+            work = tf_.jacrev(vector) if mode == "reverse" else tf_.jacfwd(vector)
+        elif operation == "hessian":
+            if mode == "forward-over-reverse":
+                work = tf_.hessian(scalar)
+            else:
+                work = tf_.jacrev(tf_.jacrev(scalar))
+        elif operation == "jvp":
+
+            def work(z, t, c):
+                return tf_.jvp(lambda w: fx(w, c), (z,), (t,))[1]
+
+            args = (xt, vt, consts)
+        else:  # vjp
+
+            def work(z, w, c):
+                return tf_.vjp(lambda y: fx(y, c), z)[1](w)[0]
+
+            args = (xt, ut, consts)
+        compiled = _compiled(work)
+        try:
+            with torch.no_grad() if operation == "primal" else contextlib.nullcontext():
+                compiled(*args)  # the compile, here
+                compiled(*args)  # a second call: nothing left to compile in the timed one
+        except Exception as exc:
+            work(*args)  # f itself fails under torch.func too: that error, not compile's
+            raise UnsupportedOperation(
+                self.name,
+                operation,
+                mode,
+                f"torch.compile fails where torch.func runs: {exception_text(exc)}",
+            ) from None
+        if len(args) == 2:
+            a, c = args
+            if operation == "primal":
+
+                def call():
+                    with torch.no_grad():
+                        return compiled(a, c)
+
+            else:
+                call = lambda: compiled(a, c)  # noqa: E731
+        else:
+            a, b, c = args
+            call = lambda: compiled(a, b, c)  # noqa: E731
+        call.function = compiled
+        return call
 
     def _to_numpy(self, result: Any) -> np.ndarray:
         if isinstance(result, torch.Tensor):

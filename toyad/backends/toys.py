@@ -77,6 +77,9 @@ class NumericBackend(Backend):
             return lambda: numeric.derivative(lambda t: g(x + t * v), 0.0, method=method, step=h)
         raise UnsupportedOperation(self.name, operation, mode)
 
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "single" if operation == "primal" else "loop"  # of primal evaluations
+
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         per_direction = {"forward": 1, "central": 2, "complex": 1}.get(
             self.method, 2 * numeric.RICHARDSON_LEVELS
@@ -126,6 +129,9 @@ class DualBackend(Backend):
         if operation == "hessian":
             return lambda: _dual_hessian(g, xs)
         raise UnsupportedOperation(self.name, operation, mode)
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "per-op"  # one Python object per scalar operation
 
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         return n * n if operation == "hessian" else super().passes(operation, mode, n, m)
@@ -213,6 +219,9 @@ class SymbolicBackend(Backend):
 
             return hessian
         raise UnsupportedOperation(self.name, operation, mode)
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "per-op"  # one Python object per scalar operation
 
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         return n + n * n if operation == "hessian" else super().passes(operation, mode, n, m)
@@ -321,6 +330,9 @@ class ReverseBackend(Backend):
                 operation,
                 f"graph depth {depth:,} exceeds the recursion cap {self.max_depth:,}",
             )
+
+    def _strategy(self, operation: str, mode: str) -> str:
+        return "per-op"  # one Python object per scalar operation
 
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         if operation == "hessian":

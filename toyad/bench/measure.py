@@ -89,6 +89,15 @@ class CallCounter:
                 counter.calls += 1
                 return f(xp, x)
 
+            def bind_args(self, xp: Any) -> tuple[Callable[[Any, Any], Any], Any]:
+                g, args = f.bind_args(xp)
+
+                def counted(x: Any, a: Any) -> Any:
+                    counter.calls += 1
+                    return g(x, a)
+
+                return counted, args
+
             def bind(self, xp: Any) -> Callable[[Any], Any]:
                 bound = f.bind(xp)
 

@@ -358,7 +358,9 @@ def cost_findings(cases: pd.DataFrame) -> list[Finding]:
 # ---------------------------------------------------------------- summary heat map
 
 
-def relative_times(cases: pd.DataFrame) -> pd.DataFrame:
+def relative_times(
+    cases: pd.DataFrame, suites: tuple[str, ...] = ("accuracy", "overhead")
+) -> pd.DataFrame:
     """Backend x problem: each problem's derivative time ÷ the fastest backend's.
 
     Per problem its main derivative (gradient for a scalar problem, else the
@@ -367,7 +369,7 @@ def relative_times(cases: pd.DataFrame) -> pd.DataFrame:
     timing hold the backend's status there (text). Rows sorted by the geometric
     mean of the ratios they have.
     """
-    rows = cases[cases.suite.isin(["accuracy", "overhead"]) & cases.operation.isin(DERIVATIVES)]
+    rows = cases[cases.suite.isin(list(suites)) & cases.operation.isin(DERIVATIVES)]
     if rows.empty:
         return pd.DataFrame()
     with_overhead = set(rows[(rows.suite == "overhead") & (rows.status == "ok")]["problem"])

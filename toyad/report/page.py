@@ -325,9 +325,9 @@ def _heat_colour(ratio: float) -> str:
     return f"hsl({120 * (1 - position):.0f},70%,80%)"
 
 
-def overview_heatmap(run: Run) -> str:
+def overview_heatmap(run: Run, table: pd.DataFrame | None = None, caption: str = "") -> str:
     """Backend × problem: time relative to the fastest backend on that problem."""
-    table = relative_times(run.cases)
+    table = relative_times(run.cases) if table is None else table
     if table.empty:
         return note("No timed derivative rows (accuracy/overhead suites) for the heat map.")
     columns = [c for c in table.columns if c != "geometric mean"]
@@ -352,16 +352,78 @@ def overview_heatmap(run: Run) -> str:
             else:
                 cells.append("<td></td>")
         body.append(f"<tr><th>{esc(backend)}</th>{''.join(cells)}</tr>")
-    return (
-        "<p class='caption'>Time of each problem's main derivative (the gradient of a scalar "
+    caption = caption or (
+        "Time of each problem's main derivative (the gradient of a scalar "
         "problem, else the Jacobian; the overhead suite's size where it ran, else the accuracy "
         "suite's) relative to the fastest backend on that problem, best mode of each backend; "
-        "1× is the fastest. Rows sorted by the geometric mean of their ratios. Green 1×, yellow "
+        "1× is the fastest."
+    )
+    return (
+        f"<p class='caption'>{caption} Rows sorted by the geometric mean of their ratios. "
+        "Green 1×, yellow "
         "~30×, red 1000× and beyond (log scale); cells without a timing give the status.</p>"
         f"<div class='wide'><table class='heat sortable'><thead><tr>{head}</tr></thead><tbody>"
         + "\n".join(body)
         + "</tbody></table></div>"
     )
+
+
+def workloads_section(run: Run) -> str:
+    """GradBench's workloads: per workload, backends × sizes, and a summary heat map."""
+    cases = run.cases
+    rows = cases[cases.suite == "workloads"]
+    if rows.empty:
+        return note("No standard-workload rows in this run (suite 'workloads').")
+    out = [
+        overview_heatmap(
+            run,
+            relative_times(cases, ("workloads",)),
+            "GradBench's summary: each workload's derivative at the size most backends ran, "
+            "relative to the fastest backend; 1× is the fastest.",
+        )
+    ]
+    for problem, group in rows.groupby("problem", sort=True):
+        derivative = group[group.operation != "primal"]
+        if derivative.empty:
+            continue
+        op = derivative.operation.iloc[0]
+        presets = list(dict.fromkeys(derivative["preset"]))
+        table = []
+        for backend, cells in derivative.groupby("backend", sort=True):
+            row: dict[str, Any] = {"backend": backend}
+            for preset in presets:
+                cell = cells[cells["preset"] == preset]
+                if cell.empty:
+                    row[preset] = ""
+                    continue
+                first = cell.iloc[0]
+                if first.status == "ok" and not missing(first.median_s):
+                    row[preset] = fmt_seconds(first.median_s)
+                else:
+                    row[preset] = {"skipped-too-slow": "slow", "skipped-too-large": "large"}.get(
+                        first.status, first.status
+                    )
+            ratios = cells["ratio_to_primal"].dropna()
+            row["derivative ÷ objective"] = fmt_number(ratios.median()) if len(ratios) else ""
+            table.append(row)
+        out.append(f"<h3 id='workload-{esc(problem)}'>{esc(problem)} — {esc(op)}</h3>")
+        description = ""
+        try:
+            from toyad import problems as catalog
+
+            description = catalog.get(problem).description
+        except Exception:
+            pass
+        out.append(
+            note(
+                f"{esc(description)} Median time per call at GradBench's sizes (its input "
+                "descriptions); 'slow'/'large': stopped or predicted over the time or memory "
+                "limit; derivative ÷ objective: the median over sizes of the derivative's time "
+                "over the objective's in the same backend (ADBench's signature ratio)."
+            )
+        )
+        out.append("<div class='wide'>" + frame_table(pd.DataFrame(table)) + "</div>")
+    return "\n".join(out)
 
 
 def findings_section(run: Run) -> str:
@@ -934,6 +996,7 @@ def all_cases_section(run: Run) -> str:
 SECTIONS: tuple[tuple[str, str, Callable[[Run], str]], ...] = (
     ("findings", "Findings", findings_section),
     ("scaling", "Forward vs reverse", scaling_section),
+    ("workloads", "Standard workloads", workloads_section),
     ("accuracy", "Accuracy", accuracy_section),
     ("cost", "Cost", cost_section),
     ("hessians", "Hessians", hessian_section),

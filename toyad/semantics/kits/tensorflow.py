@@ -1,8 +1,8 @@
 """The TensorFlow kit: GradientTape and ForwardAccumulator, eager, float64.
 
 TensorFlow is imported on first use, after :func:`toyad.runtime.configure`
-(thread counts are read when TF initialises) and with numpy behaviour on, as
-the toyad adapters set it.
+(thread counts are read when TF initialises); no global switch (numpy
+behaviour stays off, as in the toyad adapters).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from toyad.semantics.kits.base import Kit, Scalar
 
 
 class TensorFlowKit(Kit):
-    """GradientTape / ForwardAccumulator, eager, with numpy behaviour on (as toyad sets it)."""
+    """GradientTape / ForwardAccumulator, eager, float64, numpy behaviour off (as the adapters)."""
 
     def _tf(self) -> Any:
         runtime.configure()  # thread counts are read when TF initialises
         import tensorflow as tf
-
-        import toyad.backends.tensorflow  # noqa: F401  (numpy behaviour on, as the adapters)
 
         return tf
 
