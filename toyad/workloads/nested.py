@@ -153,34 +153,42 @@ def potential(kit: Any) -> Callable[..., Any]:
     return p
 
 
-def naive_euler(kit: Any, grad_p: Callable[..., list], w: Any) -> Any:
+def naive_euler(kit: Any, grad_p: Callable[..., list], w: Any, steps: int | None = None) -> Any:
     """x_f.x² where the particle crosses y = 0 (charges at (10, 10 − w), (10, 0);
-    x = (0, 8), ẋ = (0.75, 0), Δt = 0.1; linear interpolation of the last step)."""
+    x = (0, 8), ẋ = (0.75, 0), Δt = 0.1; linear interpolation of the last step).
+
+    ``steps`` (not GradBench's: for cheap cross-engine checks) stops the Euler
+    loop after that many steps and extrapolates from there the same way."""
     charges = (10.0, 10.0 - w, 10.0, 0.0)
     dt = 0.1
     x: list = [0.0, 8.0]
     v: list = [0.75, 0.0]
-    for _ in range(MAX_EULER_STEPS):
+    for k in range(MAX_EULER_STEPS):
+        if steps is not None and k == steps:
+            break
         x_new = [x[0] + dt * v[0], x[1] + dt * v[1]]
         if kit.primal(x_new[1]) <= 0.0:
             break
         gp = grad_p(x, *charges)  # ẍ = −∇ₓp(x), at the current x
         v = [v[0] + dt * -gp[0], v[1] + dt * -gp[1]]
         x = x_new
-    else:
+    else:  # pragma: no cover
         raise RuntimeError(f"the particle did not reach y = 0 in {MAX_EULER_STEPS} steps")
     dt_f = -x[1] / v[1]
     x_f = x[0] + dt_f * v[0]
     return x_f * x_f
 
 
-def particle_functions(kit: Any, variant: str) -> tuple[Callable, Callable]:
-    """The argmin's objective and gradient (kit numbers in, kit numbers out)."""
+def particle_functions(
+    kit: Any, variant: str, steps: int | None = None
+) -> tuple[Callable, Callable]:
+    """The argmin's objective and gradient (kit numbers in, kit numbers out);
+    ``steps``: a truncated trajectory (see :func:`naive_euler`)."""
     outer, inner = variant
     grad_p = kit.grad(potential(kit), inner, traceable=True)
 
     def objective(w: list) -> Any:
-        return naive_euler(kit, grad_p, w[0])
+        return naive_euler(kit, grad_p, w[0], steps)
 
     return objective, kit.grad(objective, outer)
 
@@ -248,9 +256,7 @@ def supports(backend_name: str, eval_name: str, function: str) -> str | None:
     return nested_kits.reason(backend_name, eval_name, function)
 
 
-def prepare(
-    backend_name: str, eval_name: str, function: str, input: dict
-) -> Callable[[], Any]:
+def prepare(backend_name: str, eval_name: str, function: str, input: dict) -> Callable[[], Any]:
     """A zero-argument callable running the whole computation, returning the
     output JSON value (float w for particle, 4 floats for saddle). Extra input
     keys (``min_runs``, ``min_seconds``) are ignored. Raises

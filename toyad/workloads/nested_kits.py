@@ -224,6 +224,10 @@ class JaxKit:
         return g
 
     def primal(self, v: Any) -> float:
+        """The concrete value under every level (JVPTracer / LinearizeTracer ``.primal``)."""
+        tracer = self.jax.core.Tracer
+        while isinstance(v, tracer):
+            v = v.primal
         return float(v)
 
 
@@ -278,7 +282,7 @@ class TorchFuncKit:
         return g
 
     def primal(self, v: Any) -> float:
-        return float(v)
+        return float(v.detach()) if isinstance(v, self.torch.Tensor) else float(v)
 
 
 class _TorchFactory:
@@ -316,8 +320,10 @@ class AutogradKit:
                 return f(list(xs), *consts)
 
             if mode == "r":
-                return [ag.grad(h, i)(*x) for i in range(n)] if n == 1 else list(
-                    ag.grad(lambda xt: h(*xt))(tuple(x))
+                return (
+                    [ag.grad(h, i)(*x) for i in range(n)]
+                    if n == 1
+                    else list(ag.grad(lambda xt: h(*xt))(tuple(x)))
                 )
             out = []
             for j in range(n):
