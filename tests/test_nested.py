@@ -242,3 +242,19 @@ def test_mismatch_is_gradbench_rule() -> None:
         "[3]: 8.246324826140356e-06 != 0.0002"
     ]
     assert nested.mismatch("saddle", [0.0] * 3) != []
+
+
+@pytest.mark.parametrize("backend,eval_name,variant", _cases("saddle"))
+def test_saddle_objective_and_gradient_nest(backend: str, eval_name: str, variant: str) -> None:
+    """max_p2 f(p1, p2) by the inner ascent, and its outer gradient through that
+    ascent (2 p1, as p2* does not depend on p1), equal to toyad.dual's to 1e-10
+    (frameworks: the mixed variant fr only, as a whole ascent takes seconds)."""
+    if backend not in TOYS and variant != "fr" and not FULL:
+        pytest.skip("frameworks: fr only")
+    p1 = [0.3, -0.2]
+    dual = nested_kits.get("dual")
+    f_ref, _ = nested.saddle_functions(dual, "ff", [1.0, 1.0])
+    kit = nested_kits.get(backend)
+    f, g = nested.saddle_functions(kit, variant, [1.0, 1.0])
+    assert kit.primal(f(p1)) == pytest.approx(dual.primal(f_ref(p1)), rel=AGREE)
+    assert [kit.primal(v) for v in g(p1)] == pytest.approx([0.6, -0.4], rel=AGREE)
