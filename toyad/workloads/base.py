@@ -45,7 +45,9 @@ class Workload:
     ``toyad.workloads.kmeans.dir_from``). ``presets``: GradBench's default
     sizes in its sweep order (``Preset.label`` is the ``description``,
     ``Preset.quick`` marks the quick profile). ``label``: the description
-    format, filled from ``Preset.params``.
+    format, filled from ``Preset.params``. ``nested``: a nested-AD eval
+    (particle, saddle), not an f(xp, x) problem: ``functions`` maps each
+    variant to (eval, variant), run by ``toyad.workloads.nested.prepare``.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Workload:
     from_gradbench: Callable[..., Any]
     to_gradbench: Callable[..., Any]
     notes: str = ""
+    nested: bool = False
 
     @property
     def problems(self) -> tuple[str, ...]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from toyad.problems import Problem
-from toyad.workloads import ba, det, gmm, hello, kmeans, llsq, lse, lstm, ode
+from toyad.workloads import ba, det, gmm, hello, kmeans, llsq, lse, lstm, nested, ode
 from toyad.workloads.base import Workload
 
 MODULES = (hello, gmm, lstm, ba, det, kmeans, llsq, lse, ode)
 
 WORKLOADS: dict[str, Workload] = {mod.WORKLOAD.name: mod.WORKLOAD for mod in MODULES}
+# the nested-AD evals (Workload.nested: no toyad problem; run with nested.prepare)
+WORKLOADS.update({w.name: w for w in nested.WORKLOADS})
 
 
 # Tiny instances (options outside GradBench's sweeps) for tests and the scalar
