@@ -74,8 +74,6 @@ def _transpose(a: Any, axes: Any = None) -> Any:
     return torch_xp.permute_dims(a, tuple(reversed(range(a.ndim))) if axes is None else axes)
 
 
-
-
 class TorchNamespace(FloatNamespace):
     """``FloatNamespace`` that dynamo can trace: a numpy constant made inside f
     (a plain f(xp, x) has no other way) becomes a float64 tensor without reading
@@ -87,9 +85,7 @@ class TorchNamespace(FloatNamespace):
         return super().asarray(obj, dtype, **kw)
 
 
-XP = TorchNamespace(
-    torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose}
-)
+XP = TorchNamespace(torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose})
 
 CAPABILITIES = {
     "torch-autograd": {
