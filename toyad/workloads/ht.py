@@ -406,24 +406,36 @@ def _constants(
         verts = tri[corr].T.reshape(-1)  # t0 of every point, then t1, then t2
     else:
         verts = corr
-    sign = np.array([-1.0 if model.get("is_mirrored", False) else 1.0, 1.0, 1.0])
+    sign = np.array([-1.0 if model.get("is_mirrored", False) else 1.0, 1.0, 1.0, 0.0])
     wsel = weights[verts].T  # (nb, Q)
-    bcol = np.zeros((nb, 4, 4))
-    bcol[:, :, 3] = rel[:, :, 3]
     theta = np.asarray(theta, dtype=np.float64)
-    return {
+    out = {
         "pose": pose_placement(nb).reshape(3 * nb, NTHETA),
-        "brel": rel[:, :, 0:3].reshape(4 * nb, 3),
-        "bcol": bcol.reshape(4 * nb, 4),
-        "iba": inv.reshape(4 * nb, 4),
+        # rel_b[i][j] (j < 3) = Σ_l brel{l}[3i+j, b] R_b[l][j]: brel{l}[3i+j, b] = base_rel_b[i][l]
+        **{f"brel{l}": np.repeat(rel[:, :, l].T, 3, axis=0) for l in range(3)},
+        "bcol": np.einsum("bi,j->ijb", rel[:, :, 3], np.eye(4)[3]).reshape(16, nb),
+        # T = abs · iba per bone, as Σ_l ABS[:, l] * iba{l}: iba{l}[4b+i, j] = iba_b[l][j]
+        **{f"iba{l}": np.repeat(inv[:, l, :], 4, axis=0) for l in range(4)},
         "parents": parents,
         "bp": base[verts].T.copy(),  # (4, Q)
-        "wts": np.concatenate([s * wsel for s in sign], axis=1),  # (nb, 3Q)
+        "wts": np.concatenate([s * wsel for s in sign], axis=1),  # (nb, 4Q); row 3 weighs 0
         "points": np.asarray(points, dtype=np.float64).reshape(-1, 3).T.copy(),  # (3, npts)
         "rotate": bool(np.sqrt(theta[0:3] @ theta[0:3]) >= ROTATION_EPS),
         "npts": int(len(corr)),
         "complicated": bool(complicated),
     }
+    return out
+
+
+def _model_arrays(c: dict):
+    """base_relatives and inverse_base_absolutes (nb, 4, 4) back from the constants."""
+    nb = len(c["parents"])
+    rel = np.zeros((nb, 4, 4))
+    for l in range(3):
+        rel[:, :, l] = c[f"brel{l}"][0::3].T
+    rel[:, :, 3] = c["bcol"].reshape(4, 4, nb)[:, 3, :].T
+    inv = np.stack([c[f"iba{l}"][0::4] for l in range(4)], axis=1)
+    return rel, inv
 
 
 def _parts(inp: dict) -> tuple[np.ndarray, dict, bool]:
@@ -450,6 +462,22 @@ def from_gradbench(inp: dict, function: str | None = None, seed: int = 0) -> Ins
     return problem.from_parts(x, consts, seed, points=consts["npts"], vertices=verts)
 
 
+# G's entries (row-major 9-vectors) from ω: ωωᵀ = (A ω) * (B ω), [ω]_× = S ω
+_OUTER_A = np.kron(np.eye(3), np.ones((3, 1)))  # row 3i+j picks ω_i
+_OUTER_B = np.kron(np.ones((3, 1)), np.eye(3))  # row 3i+j picks ω_j
+_SKEW = np.zeros((9, 3))
+for _i, _j, _k, _s in ((0, 1, 2, -1), (0, 2, 1, 1), (1, 0, 2, 1), (1, 2, 0, -1), (2, 0, 1, -1)):
+    _SKEW[3 * _i + _j, _k] = _s
+_SKEW[3 * 2 + 1, 0] = 1.0
+_EYE9 = np.eye(3).reshape(9)
+# rel's rows 3i+j (i < 4, j < 3) pick R[l][j] (row 3l+j of the (9, nb) rotations)
+_ROW_PICK = [np.kron(np.ones((4, 1)), np.kron(np.eye(3)[l], np.eye(3))) for l in range(3)]
+# rows 3i+j of a (12, ·) block to rows 4i+j of (16, ·)
+_PAD16 = np.zeros((16, 12))
+for _i in range(4):
+    for _j in range(3):
+        _PAD16[4 * _i + _j, 3 * _i + _j] = 1.0
+
 # -- f(xp, x) ------------------------------------------------------------------------------------
 
 
@@ -457,9 +485,14 @@ def _f(
     xp: Any,
     x: Any,
     pose: Any,
-    brel: Any,
+    brel0: Any,
+    brel1: Any,
+    brel2: Any,
     bcol: Any,
-    iba: Any,
+    iba0: Any,
+    iba1: Any,
+    iba2: Any,
+    iba3: Any,
     parents: tuple[int, ...],
     bp: Any,
     wts: Any,
@@ -470,8 +503,7 @@ def _f(
 ) -> Any:
     nb = len(parents)
     theta = x[2 * npts :] if complicated else x
-    pose, brel, bcol, iba = xp.asarray(pose), xp.asarray(brel), xp.asarray(bcol), xp.asarray(iba)
-    angles = xp.matmul(pose, theta)  # (3 nb,): a0 of every bone, then a1, then a2
+    angles = xp.matmul(xp.asarray(pose), theta)  # (3 nb,): a0 of every bone, then a1, then a2
     cx, sx = xp.cos(angles[0:nb]), xp.sin(angles[0:nb])
     cz, sz = xp.cos(angles[nb : 2 * nb]), xp.sin(angles[nb : 2 * nb])
     cy, sy = xp.cos(angles[2 * nb :]), xp.sin(angles[2 * nb :])
@@ -488,36 +520,35 @@ def _f(
             cy * cx,
         ]
     )
-    pad = xp.asarray(np.eye(3, 4))
+    # every bone's rel = base_relative · [[R, 0], [0, 1]] at once, entries as rows: (16, nb)
+    rel = (
+        xp.asarray(brel0) * xp.matmul(xp.asarray(_ROW_PICK[0]), rot)
+        + xp.asarray(brel1) * xp.matmul(xp.asarray(_ROW_PICK[1]), rot)
+        + xp.asarray(brel2) * xp.matmul(xp.asarray(_ROW_PICK[2]), rot)
+    )
+    rel = xp.matmul(xp.asarray(_PAD16), rel) + xp.asarray(bcol)
     absolutes: list[Any] = []
-    transforms = []
-    for b, parent in enumerate(parents):
-        r = xp.reshape(rot[:, b], (3, 3))
-        rel = xp.matmul(xp.matmul(brel[4 * b : 4 * b + 4], r), pad) + bcol[4 * b : 4 * b + 4]
-        a = rel if parent < 0 else xp.matmul(absolutes[parent], rel)
-        absolutes.append(a)
-        transforms.append(xp.matmul(a, iba[4 * b : 4 * b + 4])[0:3])
+    for b, parent in enumerate(parents):  # the kinematic chain
+        r = xp.reshape(rel[:, b], (4, 4))
+        absolutes.append(r if parent < 0 else xp.matmul(absolutes[parent], r))
+    a = xp.concatenate(absolutes, axis=0)  # (4 nb, 4)
+    transforms = (  # abs_b · inverse_base_absolute_b, stacked (4 nb, 4)
+        a[:, 0:1] * xp.asarray(iba0)
+        + a[:, 1:2] * xp.asarray(iba1)
+        + a[:, 2:3] * xp.asarray(iba2)
+        + a[:, 3:4] * xp.asarray(iba3)
+    )
     q = bp.shape[1]
-    y = xp.matmul(xp.concatenate(transforms, axis=0), xp.asarray(bp))  # (3 nb, Q)
-    pos = xp.reshape(xp.sum(xp.reshape(y, (nb, 3 * q)) * xp.asarray(wts), axis=0), (3, q))
-    if rotate:
-        r0, r1, r2 = theta[0], theta[1], theta[2]
-        norm = xp.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
-        u, v, w = r0 / norm, r1 / norm, r2 / norm
-        s, c = xp.sin(norm), xp.cos(norm)
-        g = xp.stack(
-            [
-                u * u + (1.0 - u * u) * c,
-                u * v * (1.0 - c) - w * s,
-                u * w * (1.0 - c) + v * s,
-                u * v * (1.0 - c) + w * s,
-                v * v + (1.0 - v * v) * c,
-                v * w * (1.0 - c) - u * s,
-                u * w * (1.0 - c) - v * s,
-                w * v * (1.0 - c) + u * s,
-                w * w + (1.0 - w * w) * c,
-            ]
-        )
+    y = xp.matmul(transforms, xp.asarray(bp))  # (4 nb, Q)
+    pos = xp.reshape(xp.sum(xp.reshape(y, (nb, 4 * q)) * xp.asarray(wts), axis=0), (4, q))
+    pos = pos[0:3]
+    if rotate:  # G = ωωᵀ + cos‖r‖ (I - ωωᵀ) + sin‖r‖ [ω]_×, as 9-vectors (no 0-d subtraction)
+        r = theta[0:3]
+        norm = xp.sqrt(xp.sum(r * r))
+        omega = r / norm
+        outer = xp.matmul(xp.asarray(_OUTER_A), omega) * xp.matmul(xp.asarray(_OUTER_B), omega)
+        cross = xp.matmul(xp.asarray(_SKEW), omega)
+        g = outer + xp.cos(norm) * (xp.asarray(_EYE9) - outer) + xp.sin(norm) * cross
         pos = xp.matmul(xp.reshape(g, (3, 3)), pos)
     pos = pos + xp.reshape(theta[3:6], (3, 1))
     if complicated:
@@ -542,18 +573,17 @@ def _skinned(theta: np.ndarray, c: dict, derivative: bool):
     angles = np.einsum("abk,k->ba", place, theta)  # (nb, 3)
     (rx, drx), (rz, drz), (ry, dry) = _axis_rotations(angles)
     rot = rz @ ry @ rx
-    brel = c["brel"].reshape(nb, 4, 3)
-    bcol = c["bcol"].reshape(nb, 4, 4)
-    iba = c["iba"].reshape(nb, 4, 4)
+    base_rel, iba = _model_arrays(c)
+    brel = base_rel[:, :, 0:3]
     rel = np.zeros((nb, 4, 4), dtype=theta.dtype)
     rel[:, :, 0:3] = brel @ rot
-    rel += bcol
+    rel[:, :, 3] = base_rel[:, :, 3]
     absolute = np.empty_like(rel)
     for b, p in enumerate(parents):
         absolute[b] = rel[b] if p < 0 else absolute[p] @ rel[b]
     transforms = (absolute @ iba)[:, 0:3]  # (nb, 3, 4)
     q = c["bp"].shape[1]
-    wts = c["wts"].reshape(nb, 3, q)
+    wts = c["wts"].reshape(nb, 4, q)[:, 0:3]
     pos = np.einsum("bjq,bjq->jq", transforms @ c["bp"], wts)
     if not derivative:
         return pos, None
