@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from toyad.problems import Problem
-from toyad.workloads import ba, det, gmm, hello, kmeans, llsq, lse, lstm, nested, ode
+from toyad.workloads import ba, det, gmm, hello, ht, kmeans, llsq, lse, lstm, nested, ode
 from toyad.workloads.base import Workload
 
-MODULES = (hello, gmm, lstm, ba, det, kmeans, llsq, lse, ode)
+MODULES = (hello, gmm, lstm, ba, ht, det, kmeans, llsq, lse, ode)
 
 WORKLOADS: dict[str, Workload] = {mod.WORKLOAD.name: mod.WORKLOAD for mod in MODULES}
 # the nested-AD evals (Workload.nested: no toyad problem; run with nested.prepare)
@@ -27,13 +27,15 @@ TINY_OPTIONS: dict[str, dict] = {
     "lse": {"size": 6},
     "ode": {"size": 5, "steps": 3},
     "ode_last": {"size": 5, "steps": 3},
+    "ht": {"points": 4, "vertices": 24},
+    "ht_complicated": {"points": 3, "vertices": 24},
 }
 
 
 def problems() -> list[Problem]:
     out: list[Problem] = []
     for mod in MODULES:
-        for name in ("PROBLEM", "LAST", "SIMPLE"):
+        for name in ("PROBLEM", "LAST", "SIMPLE", "COMPLICATED"):
             p = getattr(mod, name, None)
             if p is not None:
                 out.append(p)
