@@ -257,3 +257,22 @@ def test_matrix_table_from_results() -> None:
     md = mx.table(rs, 5)
     assert "| a | ✓ | – |" in md and "| b | slow |  |" in md
     assert "a/kmeans" in md and mx.evals_txt(rs, "a") == "hello\n"
+
+
+def test_library_prints_go_to_stderr_not_the_protocol() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from toyad.gradbench.__main__ import _protocol_stdout\n"
+        "proto = _protocol_stdout()\n"
+        "print('python noise'); sys.stdout.flush()\n"
+        "os.write(1, b'C noise\\n')\n"
+        "proto.write('{\"id\": 0}\\n'); proto.flush()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, cwd=mx.ROOT, timeout=60, check=True
+    )
+    assert done.stdout == b'{"id": 0}\n'
+    assert b"python noise" in done.stderr and b"C noise" in done.stderr

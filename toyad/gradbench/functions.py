@@ -8,8 +8,10 @@ result into the eval's output JSON (``to_numpy`` + the workload's
 ``to_gradbench``, outside every timed span).
 
 kmeans ``dir`` = J·H⁻¹ with the diagonal Hessian: the timed call runs the
-backend's gradient and its Hessian, takes the Hessian's diagonal and
-divides (``kmeans.dir_from``); the whole of that is the timed ``dir``.
+backend's gradient and its Hessian diagonal (H·1 by jvp-of-grad where the
+backend family has one, ``HVP``: JAX; else the diagonal of the backend's
+Hessian) and divides (``kmeans.dir_from``); the whole of that is the timed
+``dir``, including the numpy conversions it needs.
 
 ``reference_output(eval, function, input)`` is the hand-written answer
 (the workloads' analytic derivatives, ``ba.reference_csr``,
@@ -100,23 +102,7 @@ def plan(
         return w.to_gradbench(function, result, inst)
 
     if operation == "dir":
-        k, d = inst.consts["k"], inst.consts["d"]
-        _dense_guard("Hessian", inst.n, inst.n, max_dense_bytes)
-        gmode = op_mode(backend, "gradient", mode)
-        hmode = op_mode(backend, "hessian", None)
-
-        def prepare_dir() -> Callable[[], Any]:
-            grad = backend.prepare("gradient", inst.f, inst.x, mode=gmode)
-            hess = backend.prepare("hessian", inst.f, inst.x, mode=hmode)
-
-            def call() -> np.ndarray:
-                g = backend.to_numpy(grad())
-                h = backend.to_numpy(hess()).reshape(inst.n, inst.n)
-                return _kmeans.dir_from(g, np.diagonal(h), k, d)
-
-            return call
-
-        return Plan(prepare_dir, output)
+        return _plan_dir(backend, inst, mode, max_dense_bytes, output)
 
     if operation == "jacobian":
         _dense_guard("Jacobian", inst.m, inst.n, max_dense_bytes)
@@ -132,6 +118,71 @@ def plan(
         return output(arr)
 
     return Plan(prepare, convert)
+
+
+def _plan_dir(
+    backend: Backend, inst: Instance, mode: str | None, max_dense_bytes: int, output
+) -> Plan:
+    """kmeans dir: gradient and Hessian diagonal from the backend, then J / diag(H).
+
+    The Hessian diagonal is H·1 (H is diagonal) where the backend has a
+    jvp-of-gradient (:func:`hvp_prepare`: JAX), else the diagonal of the
+    backend's dense Hessian (refused beyond ``max_dense_bytes``).
+    """
+    k, d = inst.consts["k"], inst.consts["d"]
+    gmode = op_mode(backend, "gradient", mode)
+    hvp = HVP.get(backend.family)
+    if hvp is None:
+        _dense_guard("Hessian", inst.n, inst.n, max_dense_bytes)
+        hmode = op_mode(backend, "hessian", None)
+
+    def prepare_dir() -> Callable[[], Any]:
+        grad = backend.prepare("gradient", inst.f, inst.x, mode=gmode)
+        if hvp is not None:
+            diag = hvp(backend, inst.f, inst.x, np.ones_like(inst.x))
+
+            def hdiag() -> np.ndarray:
+                return backend.to_numpy(diag())
+        else:
+            hess = backend.prepare("hessian", inst.f, inst.x, mode=hmode)
+
+            def hdiag() -> np.ndarray:
+                return np.diagonal(backend.to_numpy(hess()).reshape(inst.n, inst.n))
+
+        def call() -> np.ndarray:  # the whole dir is timed
+            g = backend.to_numpy(grad())
+            return _kmeans.dir_from(g, hdiag(), k, d)
+
+        return call
+
+    return Plan(prepare_dir, output)
+
+
+def _jax_hvp(backend: Backend, f: Callable, x: np.ndarray, v: np.ndarray) -> Callable[[], Any]:
+    """H v = the jvp of jax.grad along v (forward-over-reverse), jitted for jax-jit."""
+    import jax
+    import jax.numpy as jnp
+
+    from toyad.backends.jax import XP
+    from toyad.backends.namespaces import bind
+
+    fx = bind(f, XP)
+
+    def scalar(z):
+        return jnp.reshape(fx(z), ())
+
+    def work(z, t):
+        return jax.jvp(jax.grad(scalar), (z,), (t,))[1]
+
+    xj, vj = jnp.asarray(x), jnp.asarray(v)
+    if getattr(backend, "jit", False):
+        work = jax.jit(work)
+        work(xj, vj).block_until_ready()  # compile here, untimed
+    return lambda: work(xj, vj).block_until_ready()
+
+
+# backend family -> H·v with the backend's own transforms (others: the Hessian's diagonal)
+HVP: dict[str, Callable[..., Callable[[], Any]]] = {"jax": _jax_hvp}
 
 
 def reference_output(eval_name: str, function: str, inp: Any) -> Any:
