@@ -256,6 +256,8 @@ def run_matrix(
             if not path.exists():
                 continue
             if tool is None or not tool.alive:
+                if tool is not None:
+                    tool.close()  # killed after a timeout: release its stderr file
                 tool = ToolProcess(backend)
             t0 = time.perf_counter()
             r = replay(tool, load_conversation(path), timeout)
