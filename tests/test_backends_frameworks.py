@@ -291,7 +291,7 @@ def expected(op: str, value, jac, hess, v, u, scalar: bool) -> np.ndarray:
 
 def run_op(b, op: str, mode: str, f, x, v, u) -> np.ndarray:
     kw = {"v": v} if op == "jvp" else {"u": u} if op == "vjp" else {}
-    out = b.to_numpy(b.prepare(op, f, x, mode=mode, **kw)())
+    out = b.to_numpy(prepare_or_xfail(b, op, f, x, mode=mode, **kw)())
     if op == "jacobian":
         out = out.reshape(-1, x.shape[0])
     return out
@@ -390,6 +390,10 @@ PROBLEM_OPTIONS = {"elementwise_chain": {"steps": 4}, "logsumexp_affine": {"k": 
 
 def small_instance(pname: str) -> problems.Instance:
     p = problems.get(pname)
+    if p.workload:  # GradBench's workloads: their tiny test sizes
+        from toyad.workloads import TINY_OPTIONS
+
+        return p.instance(seed=1, **TINY_OPTIONS[pname])
     n = 9 if pname == "determinant" else PROBLEM_SIZES["n"]  # k = 3
     return p.instance(n=n, m=PROBLEM_SIZES["m"], seed=1, **PROBLEM_OPTIONS.get(pname, {}))
 
@@ -435,6 +439,12 @@ def test_problem_catalog(name: str, pname: str, op: str, mode: str) -> None:
         with pytest.raises(UnsupportedOperation, match="|".join(MISSING_ON_MICROGRAD)):
             run_op(b, op, mode, inst.f, x, v, u)
         return
+    if name == "micrograd" and inst.problem.workload:  # contract additions it lacks
+        try:
+            run_op(b, op, mode, inst.f, x, v, u)
+        except UnsupportedOperation as exc:
+            assert "micrograd namespace has no" in str(exc)
+            return
     hess = inst.hessian() if op == "hessian" else None
     want = expected(op, inst.value(), inst.jacobian(), hess, v, u, inst.scalar)
     got = run_op(b, op, mode, inst.f, x, v, u)
