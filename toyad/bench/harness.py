@@ -646,6 +646,14 @@ class Harness:
         """
         benchmark.group = spec.group
         record = self.new_record(spec, benchmark)
+        from toyad.bench.suites import left_for_later
+
+        reason = left_for_later(self, spec)
+        if reason:  # recorded, never dropped
+            entry = self.entry(spec.backend)
+            record["family"] = entry.backend.family if entry.backend else ""
+            self.conclude(record, benchmark, "skipped-too-slow", reason)
+            return record
         self._warm_reference(spec)
         guards.reset_peak()
         rss_before = guards.rss_bytes()

@@ -52,6 +52,10 @@ class Profile:
     # problems whose framework accuracy cases a *timed* run of this profile skips
     # (tracing them costs seconds a case); the test command and the full profile run them
     accuracy_skip_frameworks: tuple[str, ...] = ()
+    # backends that compile per case (torch.compile, XLA): a timed run of this
+    # profile runs them only on these problems, in the accuracy and overhead suites
+    compile_heavy: tuple[str, ...] = ()
+    compile_heavy_problems: tuple[str, ...] = ()
     # the whole run's wall-clock budget: past it, the remaining cases are recorded
     # skipped-too-slow ("run budget spent") so that the run ends, whatever the selection
     run_budget_s: float = 1800.0
@@ -100,6 +104,8 @@ PROFILES: dict[str, Profile] = {
         step_problems=2,
         accuracy_n=(("elementwise_chain", 4), ("determinant", 9)),
         accuracy_skip_frameworks=("elementwise_chain", "determinant"),
+        compile_heavy=("torch-compile", "tf-xla"),
+        compile_heavy_problems=("rosenbrock", "dense_tanh"),
         run_budget_s=600.0,  # a safety net: the quick profile takes about 3 minutes
     ),
     "full": Profile(

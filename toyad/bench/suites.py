@@ -30,14 +30,43 @@ FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
 
 
 def left_for_later(h: Harness, spec: CaseSpec) -> str:
-    """Why a timed quick run skips this accuracy case ("" if it does not)."""
-    if not h.timing or spec.problem not in h.profile.accuracy_skip_frameworks:
+    """Why a timed run of this profile leaves this case to the test command and the
+    full profile ("" if it runs it). The case is still recorded (skipped-too-slow).
+
+    - frameworks on the problems whose tracing costs seconds a case
+      (``Profile.accuracy_skip_frameworks``; in the quick profile also every
+      GradBench workload, whose frameworks the workloads suite times at
+      GradBench's own sizes), in the accuracy suite;
+    - backends that compile per case (``Profile.compile_heavy``: torch.compile,
+      XLA) outside the problems ``Profile.compile_heavy_problems`` of the
+      accuracy and overhead suites (a compile costs seconds; quick keeps a
+      sample of them).
+    """
+    if not h.timing:
         return ""
     entry = h.entry(spec.backend)
-    if entry.backend is None or entry.backend.family not in FRAMEWORK_FAMILIES:
+    if entry.backend is None:
+        return ""
+    profile = h.profile
+    if spec.backend in profile.compile_heavy:
+        keep = spec.suite in ("accuracy", "overhead") and (
+            spec.problem in profile.compile_heavy_problems
+        )
+        if not keep:
+            return (
+                f"the {profile.name} profile leaves {spec.backend} (a compile per case) on "
+                f"{spec.suite}/{spec.problem} to the test command and the full profile"
+            )
+        return ""
+    if spec.suite != "accuracy" or entry.backend.family not in FRAMEWORK_FAMILIES:
+        return ""
+    heavy = spec.problem in profile.accuracy_skip_frameworks
+    if profile.name == "quick" and spec.preset == "tiny":
+        heavy = True  # a workload: the workloads suite times the frameworks on it
+    if not heavy:
         return ""
     return (
-        f"the {h.profile.name} profile leaves {spec.problem} on the frameworks to the test "
+        f"the {profile.name} profile leaves {spec.problem} on the frameworks to the test "
         "command and the full profile (tracing it costs seconds a case)"
     )
 
