@@ -53,7 +53,9 @@ class FloatNamespace:
 
     def asarray(self, obj: Any, dtype: Any = None, **kw: Any) -> Any:
         if dtype is None and is_plain_numbers(obj):
-            return self._native_asarray(np.asarray(obj, dtype=np.float64), **kw)
+            # a private copy: torch.asarray shares a numpy array's memory, and a
+            # framework tensor must never alias the problem's own constants
+            return self._native_asarray(np.array(obj, dtype=np.float64, copy=True), **kw)
         if dtype is None:
             return self._native_asarray(obj, **kw)
         return self._native_asarray(obj, dtype=dtype, **kw)
