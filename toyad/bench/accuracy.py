@@ -161,3 +161,35 @@ def reference_of(inst: Any, operation: str, v: np.ndarray, u: np.ndarray) -> Ref
     if value is None:
         return Reference(None, "none")
     return Reference(value, "numpy" if operation == "primal" else "analytic")
+
+
+# Where a finite-difference method is wrong by construction (not a bug of toyad's
+# engines): (method, problem, operation or "*") -> why. Such cases are recorded
+# unsupported with the reason, so the run says so instead of failing on them.
+NUMERIC_UNRELIABLE: dict[tuple[str, str, str], str] = {
+    ("richardson", "kmeans", "*"): (
+        "kmeans' cost has kinks (a min over centroids): Richardson's large first steps "
+        "(0.5 max(1, |x|)) cross cluster reassignments, so its extrapolation is wrong by "
+        "construction"
+    ),
+    ("central", "ba", "jvp"): (
+        "one step along v, scaled to max|x| (ba's x mixes camera parameters of ~1e2 with "
+        "coordinates of ~1), is too coarse for the small coordinates: the directional "
+        "quotient is off by construction (the per-coordinate Jacobian passes)"
+    ),
+    ("richardson", "ba", "jvp"): (
+        "one step along v, scaled to max|x|, crosses the projection's pole (division by the "
+        "camera-frame depth): the directional quotient is wrong by construction (the "
+        "per-coordinate Jacobian passes)"
+    ),
+}
+
+
+def numeric_unreliable(backend: str, problem: str, operation: str) -> str:
+    """Why a ``numeric-<method>`` backend cannot be right here by construction, or ''."""
+    if not backend.startswith("numeric-") or operation == "primal":
+        return ""
+    method = backend.removeprefix("numeric-")
+    return NUMERIC_UNRELIABLE.get(
+        (method, problem, operation), NUMERIC_UNRELIABLE.get((method, problem, "*"), "")
+    )

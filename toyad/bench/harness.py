@@ -95,6 +95,7 @@ from toyad.bench.accuracy import (
     ShapeMismatch,
     directions,
     max_rel_error,
+    numeric_unreliable,
     product_condition,
     reference_of,
     status_for,
@@ -715,6 +716,9 @@ class Harness:
             return "unsupported", f"{b.name} does not support {what}; {why}"
         mode = spec.mode or b.default_mode(op)
         record["mode"] = mode
+        unreliable = numeric_unreliable(b.name, spec.problem, op)
+        if unreliable:
+            return "unsupported", f"{b.name}: {unreliable}"
         strategy = getattr(b, "strategy", None)
         if strategy is not None:
             with contextlib.suppress(Exception):

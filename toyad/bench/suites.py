@@ -26,6 +26,10 @@ from toyad.bench.profiles import jacobian_cells
 ACCURACY_OPERATIONS = ("primal", "gradient", "jacobian", "hessian", "jvp", "vjp")
 OVERHEAD_OPERATIONS = ("primal", "gradient", "jvp", "vjp")
 JACOBIAN_PROBLEM = "dense_tanh"
+# The quick profile's workloads suite leaves these to the full profile: their smallest
+# GradBench size still traces thousands of steps (lstm c = 1024) or builds a dense
+# 3p x (2p + 26) Jacobian per call (ht complicated).
+QUICK_LEAVES_WORKLOADS = ("lstm", "ht_complicated")
 FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
 
 
@@ -49,8 +53,8 @@ def left_for_later(h: Harness, spec: CaseSpec) -> str:
         return ""
     profile = h.profile
     if spec.backend in profile.compile_heavy:
-        keep = spec.suite in ("accuracy", "overhead") and (
-            spec.problem in profile.compile_heavy_problems
+        keep = spec.suite == "overhead" or (
+            spec.suite == "accuracy" and spec.problem in profile.compile_heavy_problems
         )
         if not keep:
             return (
@@ -71,17 +75,29 @@ def left_for_later(h: Harness, spec: CaseSpec) -> str:
     )
 
 
+def scoped_out(h: Harness) -> bool:
+    """A timed run of a profile that leaves some cases to the test command (quick):
+    its suites do not make those cases at all (the profile's scope, like its grid)."""
+    return h.timing and h.profile.name == "quick"
+
+
 def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[CaseSpec]:
     """Every backend x problem x operation x mode at the problem's default sizes."""
     specs = []
     sizes = dict(h.profile.accuracy_n)
     chosen = h.problems() if problems is None else list(problems)
+    scoped = scoped_out(h)
     for entry in h.entries():
+        if entry.name in h.profile.compile_heavy and scoped:
+            continue  # this profile times compile-per-case backends in the overhead suite
         for problem in chosen:
             n = sizes.get(problem.name)  # None: the problem's default
             # GradBench's workloads: accuracy at their tiny test sizes (the workloads
-            # suite checks every backend at GradBench's own sizes too)
+            # suite checks every backend at GradBench's own sizes too; a timed quick
+            # run leaves the tiny sizes to the test command)
             preset = "tiny" if getattr(problem, "workload", None) else ""
+            if preset and scoped:
+                continue
             for op in ACCURACY_OPERATIONS:  # primal first: later ratios reuse its median
                 if op in SCALAR_ONLY and not problem.scalar:
                     continue
@@ -116,6 +132,8 @@ def jacobian_specs(
     cells = jacobian_cells(h.profile) if grid is None else grid
     specs = []
     for entry in h.entries():
+        if scoped_out(h) and entry.name in h.profile.compile_heavy:
+            continue  # timed in the overhead suite only (a compile per case)
         modes = entry.modes("jacobian", both=True)
         for n, m in cells:
             for mode in modes:
@@ -135,6 +153,8 @@ def gradient_specs(
     specs = []
     for problem in problems:
         for entry in h.entries():
+            if scoped_out(h) and entry.name in h.profile.compile_heavy:
+                continue  # timed in the overhead suite only (a compile per case)
             modes = entry.modes("gradient", both=True)
             for n in sizes:
                 if n is not None and not h.allows(problem.name, n):
@@ -158,6 +178,8 @@ def hessian_specs(
     specs = []
     for problem in problems:
         for entry in h.entries():
+            if scoped_out(h) and entry.name in h.profile.compile_heavy:
+                continue  # timed in the overhead suite only (a compile per case)
             for n in sizes:
                 if n is not None and not h.allows(problem.name, n):
                     continue
@@ -216,11 +238,15 @@ def workload_specs(h: Harness) -> list[CaseSpec]:
 
     specs = []
     for problem, ops in wanted.items():
+        if quick and problem in QUICK_LEAVES_WORKLOADS:
+            continue
         presets = catalog.get(problem).presets
         if not presets:
             continue
         chosen = presets[:1] if quick else presets
         for entry in h.entries():
+            if quick and entry.name in h.profile.compile_heavy:
+                continue
             for preset in chosen:
                 for op in sorted(ops, key=lambda o: o != "primal"):  # primal first
                     modes = entry.modes(op)[:1]  # the default mode: GradBench's question
