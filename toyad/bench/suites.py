@@ -30,6 +30,10 @@ JACOBIAN_PROBLEM = "dense_tanh"
 # GradBench size still traces thousands of steps (lstm c = 1024) or builds a dense
 # 3p x (2p + 26) Jacobian per call (ht complicated).
 QUICK_LEAVES_WORKLOADS = ("lstm", "ht_complicated")
+# Backends that compile per case (seconds each): they run the original catalog's
+# accuracy and the other suites, not the workloads (GradBench's sizes would compile
+# every size of every workload).
+COMPILE_PER_CASE = ("torch-compile", "tf-xla")
 FRAMEWORK_FAMILIES = ("tensorflow", "jax", "torch", "peer")
 
 
@@ -96,8 +100,8 @@ def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[Ca
             # suite checks every backend at GradBench's own sizes too; a timed quick
             # run leaves the tiny sizes to the test command)
             preset = "tiny" if getattr(problem, "workload", None) else ""
-            if preset and scoped:
-                continue
+            if preset and (scoped or entry.name in COMPILE_PER_CASE):
+                continue  # (compile-per-case backends: the original catalog only)
             for op in ACCURACY_OPERATIONS:  # primal first: later ratios reuse its median
                 if op in SCALAR_ONLY and not problem.scalar:
                     continue
@@ -245,8 +249,8 @@ def workload_specs(h: Harness) -> list[CaseSpec]:
             continue
         chosen = presets[:1] if quick else presets
         for entry in h.entries():
-            if quick and entry.name in h.profile.compile_heavy:
-                continue
+            if entry.name in COMPILE_PER_CASE:
+                continue  # a compile per case at every size: the catalog covers them
             for preset in chosen:
                 for op in sorted(ops, key=lambda o: o != "primal"):  # primal first
                     modes = entry.modes(op)[:1]  # the default mode: GradBench's question
