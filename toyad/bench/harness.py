@@ -205,6 +205,7 @@ def _family_of_missing(name: str) -> str:
 INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
+MIN_SUITE_SHARE = 1.0  # of its share of the budget, a suite always gets
 SUITE_WEIGHT = {"memory": 8.0, "scalar-engines": 4.0, "tensor-speed": 4.0, "semantics": 0.2}
 
 
@@ -358,17 +359,27 @@ class Harness:
         total = sum(weights.values()) or 1.0
         running = 0.0
         self._suite_deadline = {}
+        self._suite_share = {}
+        self._suite_started: dict[str, float] = {}
         for suite, weight in weights.items():
             running += weight
             self._suite_deadline[suite] = self.run_budget_s * running / total
+            self._suite_share[suite] = self.run_budget_s * weight / total
 
     def budget_spent(self, suite: str) -> str:
         """Why an item of ``suite`` should not start (timed runs only), or ''."""
         if not self.timing:  # the test command runs everything
             return ""
-        elapsed = time.perf_counter() - self.start_clock
+        now = time.perf_counter()
+        elapsed = now - self.start_clock
+        started = getattr(self, "_suite_started", {}).setdefault(suite, now)
         deadline = getattr(self, "_suite_deadline", {}).get(suite, self.run_budget_s)
         if elapsed < deadline:
+            return ""
+        # a suite whose predecessors ran over (a case in flight finishes past a
+        # deadline) still gets its own share from its first item, so that a cheap suite
+        # late in the run is not starved by a few seconds of overrun
+        if now - started < MIN_SUITE_SHARE * getattr(self, "_suite_share", {}).get(suite, 0.0):
             return ""
         return (
             f"not run: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "

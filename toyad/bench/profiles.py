@@ -129,7 +129,7 @@ PROFILES: dict[str, Profile] = {
         overhead_problems=None,
         steps=tuple(10.0 ** (-k / 2) for k in range(2, 33)),
         step_problems=4,
-        run_budget_s=28 * 60.0,
+        run_budget_s=27 * 60.0,
     ),
 }
 DEFAULT_PROFILE = "quick"
