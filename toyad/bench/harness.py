@@ -206,7 +206,15 @@ INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
 MIN_SUITE_SHARE = 1.0  # of its share of the budget, a suite always gets
-SUITE_WEIGHT = {"memory": 8.0, "scalar-engines": 4.0, "tensor-speed": 4.0, "semantics": 0.2}
+SUITE_WEIGHT = {
+    "accuracy": 0.5,  # mostly quick checks and unsupported cases
+    "memory": 8.0,
+    "scalar-engines": 4.0,
+    "tensor-speed": 4.0,
+    "semantics": 1.0,
+    "workloads": 4.0,  # GradBench's sizes: tracing and compiling per case
+    "nested": 20.0,  # a whole gradient descent per case
+}
 
 
 def _primal_key(backend: str, inst: Any) -> tuple:
