@@ -205,7 +205,6 @@ def _family_of_missing(name: str) -> str:
 INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
-MIN_SUITE_SHARE = 1.0  # of its share of the budget, a suite always gets
 SUITE_WEIGHT = {
     "accuracy": 0.5,  # mostly quick checks and unsupported cases
     "memory": 8.0,
@@ -359,40 +358,33 @@ class Harness:
         return self.run_budget_override or self.profile.run_budget_s
 
     def plan_budget(self, suite_items: dict[str, int]) -> None:
-        """Share the run budget among the suites (in run order) by their item counts,
-        weighted by SUITE_WEIGHT: suite k must be done by the running total of the
-        shares up to k, so a slow early suite cannot starve the later ones, and
-        time a suite leaves unused passes on to the next."""
-        weights = {s: n * SUITE_WEIGHT.get(s, 1.0) for s, n in suite_items.items()}
-        total = sum(weights.values()) or 1.0
-        running = 0.0
-        self._suite_deadline = {}
-        self._suite_share = {}
-        self._suite_started: dict[str, float] = {}
-        for suite, weight in weights.items():
-            running += weight
-            self._suite_deadline[suite] = self.run_budget_s * running / total
-            self._suite_share[suite] = self.run_budget_s * weight / total
+        """Weights for sharing the run budget among the suites (in run order): item
+        counts x SUITE_WEIGHT. When a suite starts, it gets the time left divided among
+        the suites not yet started, in proportion to their weights: a slow early suite
+        shortens the later shares instead of starving them, and the run ends within
+        the budget plus the one case in flight."""
+        self._suite_weight = {s: n * SUITE_WEIGHT.get(s, 1.0) for s, n in suite_items.items()}
+        self._suite_deadline: dict[str, float] = {}
 
     def budget_spent(self, suite: str) -> str:
         """Why an item of ``suite`` should not start (timed runs only), or ''."""
         if not self.timing:  # the test command runs everything
             return ""
-        now = time.perf_counter()
-        elapsed = now - self.start_clock
-        started = getattr(self, "_suite_started", {}).setdefault(suite, now)
-        deadline = getattr(self, "_suite_deadline", {}).get(suite, self.run_budget_s)
+        elapsed = time.perf_counter() - self.start_clock
+        weights = getattr(self, "_suite_weight", {})
+        deadlines = getattr(self, "_suite_deadline", {})
+        if suite not in deadlines:
+            waiting = [s for s in weights if s not in deadlines and s != suite]
+            mine = weights.get(suite, 1.0)
+            share = mine / (mine + sum(weights[s] for s in waiting))
+            deadlines[suite] = elapsed + max(0.0, self.run_budget_s - elapsed) * share
+            self._suite_deadline = deadlines
+        deadline = deadlines[suite]
         if elapsed < deadline:
-            return ""
-        # a suite whose predecessors ran over (a case in flight finishes past a
-        # deadline) still gets its own share from its first item, so that a cheap suite
-        # late in the run is not starved by a few seconds of overrun
-        if now - started < MIN_SUITE_SHARE * getattr(self, "_suite_share", {}).get(suite, 0.0):
             return ""
         return (
             f"not run: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "
-            "of this suite) "
-            "is spent"
+            "of this suite) is spent"
         )
 
     # -- what is selected ---------------------------------------------------
