@@ -29,6 +29,7 @@ EXPECTED_SVGS = 10
 SECTION_HEADINGS = (
     "Findings",
     "Forward vs reverse",
+    "Standard workloads",
     "Accuracy",
     "Cost",
     "Hessians",
