@@ -31,7 +31,6 @@ OPERATIONS = suites.ACCURACY_OPERATIONS
 STEP_SWEEP_PREFERRED = ("sin_square", "rosenbrock", "elementwise_chain", "fan_in")
 
 FRAMEWORK_FAMILIES = suites.FRAMEWORK_FAMILIES
-left_for_later = suites.left_for_later
 accuracy_specs = suites.accuracy_specs
 
 

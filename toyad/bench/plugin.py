@@ -221,7 +221,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if items:
         suites: dict[str, int] = {}
         for item in items:
-            suites[suite_of(item)] = suites.get(suite_of(item), 0) + 1
+            suite = suite_of(item)
+            suites[suite] = suites.get(suite, 0) + 1
         harness_of(session.config).plan_budget(suites)
         freeze_heap()
 
