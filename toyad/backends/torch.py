@@ -145,6 +145,19 @@ def _compiled(fn: Callable) -> Callable:
     return torch.compile(run, backend="inductor", fullgraph=True)
 
 
+def _exit_leaked_dual_level() -> None:
+    """Close a forward-AD level left open by a case stopped mid-pass.
+
+    Torch allows one dual level at a time; a case stopped by the guard's hard
+    limit inside ``fwAD.dual_level()`` (or inside a compile tracing one) can
+    leave it open, and every later forward-mode call would then fail with
+    "Nested forward mode AD is not supported".
+    """
+    with contextlib.suppress(RuntimeError):  # no level open: nothing to do
+        torch._C._exit_dual_level(level=0)
+    fwAD._current_level = -1
+
+
 def _tensor(a: np.ndarray) -> torch.Tensor:
     """float64 tensor on a private copy (from_numpy shares memory)."""
     return torch.from_numpy(np.array(a, dtype=np.float64, copy=True))
@@ -177,6 +190,7 @@ class TorchBackend(Backend):
         return lambda: work(xt)
 
     def release(self) -> None:
+        _exit_leaked_dual_level()
         if self.api == "compile":
             torch.compiler.reset()  # dynamo's and inductor's in-memory caches
 

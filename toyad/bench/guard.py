@@ -116,16 +116,19 @@ class Guard:
         self._usable = threading.current_thread() is threading.main_thread()
         self._watcher: threading.Thread | None = None
         self.aborted = 0
+        self.fired: CaseAborted | None = None  # the last stop, even if a library re-wrapped it
 
     # -- signal handlers (main thread) ---------------------------------------
     def _on_alarm(self, signum: int, frame: object) -> None:
         if self._armed:
             self._armed = False
+            self.fired = CaseAborted("time", self._reason_time())
             raise CaseAborted("time", self._reason_time())
 
     def _on_memory(self, signum: int, frame: object) -> None:
         if self._armed and self._reason:
             self._armed = False
+            self.fired = CaseAborted("memory", self._reason)
             raise CaseAborted("memory", self._reason)
 
     def _reason_time(self) -> str:
@@ -151,16 +154,36 @@ class Guard:
             self._watcher = threading.Thread(target=self._watch, name="toyad-guard", daemon=True)
             self._watcher.start()
 
+    def _check_memory_now(self, label: str) -> None:
+        """Over the memory limit before the case starts: stop it at once.
+
+        The watcher polls every ``poll_s``; a short case would otherwise slip
+        between two polls, so whether it is stopped would depend on timing.
+        """
+        if self.max_rss_bytes is None or rss_bytes() <= self.max_rss_bytes:
+            return
+        release_memory()  # garbage the last case left may be all that is over
+        rss = rss_bytes()
+        if rss > self.max_rss_bytes:
+            self.aborted += 1
+            raise CaseAborted(
+                "memory",
+                f"not started at {rss / GIB:.2f} GiB resident, over the "
+                f"{self.max_rss_bytes / GIB:.2f} GiB limit ({label})",
+            )
+
     @contextlib.contextmanager
     def limits(self, seconds: float | None, label: str = "") -> Iterator[None]:
         """Raise CaseAborted inside the block past ``seconds`` or the memory limit."""
         if not self._usable:  # signals need the main thread: run unguarded
             yield
             return
+        self._check_memory_now(label)
         self._start_watcher()
         old_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
         old_usr1 = signal.signal(signal.SIGUSR1, self._on_memory)
         self._label, self._reason, self._limit_s = label, "", seconds or 0.0
+        self.fired = None
         self._armed = True
         if seconds:
             signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -673,6 +673,9 @@ class Harness:
         try:
             with self.guard.limits(self.case_limit_s, spec.id):
                 status, message = self._run(benchmark, spec, record)
+            if self.guard.fired is not None and status == "error":
+                # the stop was raised inside a library callback, which re-wrapped it
+                raise self.guard.fired
         except guards.CaseAborted as exc:
             status = "skipped-too-slow" if exc.kind == "time" else "skipped-too-large"
             message = exc.reason
