@@ -25,6 +25,7 @@ from toyad.tensor import Tensor, grad, xp
 
 runtime.configure()  # one thread for numpy/BLAS and torch, before torch loads
 
+TOYAD_SUITE = "tensor-speed"  # the run budget and the quick calibration cover it
 N_BIG = 1_000_000
 ELEMENTWISE_GROUP = "tensor-speed: grad of sum(tanh(x)exp(-x^2) + sin(x)^2), n=1e6"
 

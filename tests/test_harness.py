@@ -112,6 +112,24 @@ def test_slow_registry_guaranteed_timeout_extrapolation():
     assert reg2.verdict(key, 64, 1) is None
 
 
+def test_slow_registry_predicts_memory_only_from_a_nearby_size():
+    reg = harness.SlowRegistry(cap_s=1.0)
+    key = ("b", "p", "jacobian", "reverse")
+    gib = 1 << 30
+    # A first, tiny case grew the process by 70 MiB (a library's one-time allocations):
+    # scaling that by n·m to n = 64 (x64) would claim 4.4 GiB; no prediction that far.
+    reg.note_memory(key, 1, 1, 70 << 20)
+    assert reg.memory_verdict(key, 64, 1, available=2 * gib) is None
+    # A size 4x smaller that grew 1 GiB predicts 4 GiB: over 2 GiB available.
+    reg.note_memory(key, 256, 1, gib)
+    verdict = reg.memory_verdict(key, 1024, 1, available=2 * gib)
+    assert verdict and "n=256, m=1" in verdict and "4.00 GiB" in verdict
+    assert reg.memory_verdict(key, 1024, 1, available=8 * gib) is None
+    # growth under the notice threshold predicts nothing
+    reg.note_memory(key, 4, 4, 1 << 20)
+    assert reg.memory_verdict(key, 16, 16, available=1) is None
+
+
 def test_choose_rounds_fits_the_budget():
     prof = harness.PROFILES["quick"]
     rounds, iterations = harness.choose_rounds(1e-3, 0.1, prof)
@@ -136,7 +154,12 @@ def test_jacobian_cells_extend_only_the_two_edges():
 
     for prof in harness.PROFILES.values():
         cells = jacobian_cells(prof)
-        assert list(cells) == sorted(cells) and set(prof.jacobian_grid) <= set(cells)
+        assert set(prof.jacobian_grid) <= set(cells)
+        # every cell after the cells smaller in both dimensions (they predict its cost),
+        # and the two edges grow together (a budget cut keeps both sides to one size)
+        for i, (n, m) in enumerate(cells):
+            assert not any(n0 <= n and m0 <= m for n0, m0 in cells[i + 1 :])
+            assert all(max(c) <= max(n, m) for c in cells[:i])
         extra = set(cells) - set(prof.jacobian_grid)
         top = max(prof.edge_sizes)
         assert (top, 1) in extra and (1, top) in extra

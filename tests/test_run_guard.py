@@ -252,3 +252,36 @@ def test_a_forward_ad_level_left_open_by_a_stopped_case_is_closed_on_release():
     g = b.gradient(lambda xp, z: xp.sum(z * z), x)
     np.testing.assert_allclose(g, 2 * x)
     b.release()  # and closing when nothing is open is harmless
+
+
+def test_a_timed_run_lets_the_backends_take_turns_within_a_suite():
+    # A budget cut mid-suite must lose every backend's largest sizes alike, not the
+    # backends that come last: collected for a timed run, the k-th case of each
+    # backend comes before the (k+1)-th of any, each backend keeping its own order.
+    out = _pytest(
+        "benchmarks/bench_scaling.py::test_jacobian_grid",
+        "--collect-only",
+        "--benchmark-only",
+        "--backends",
+        "reverse,tensor",
+        "--problems",
+        "dense_tanh",
+    )
+    ids = [line for line in out.stdout.splitlines() if "::test_jacobian_grid[" in line]
+    backends_in_order = ["tensor" if "[tensor-" in i else "reverse" for i in ids]
+    assert len(ids) > 8
+    assert backends_in_order[:4] == ["reverse", "tensor", "reverse", "tensor"]
+    plain = _pytest(
+        "benchmarks/bench_scaling.py::test_jacobian_grid",
+        "--collect-only",
+        "--benchmark-disable",
+        "--backends",
+        "reverse,tensor",
+        "--problems",
+        "dense_tanh",
+    )
+    plain_ids = [line for line in plain.stdout.splitlines() if "::test_jacobian_grid[" in line]
+    assert sorted(plain_ids) == sorted(ids)  # the same items, only their order differs
+    for backend in ("reverse", "tensor"):  # each backend's own order is kept
+        mine = [i for i in ids if f"[{backend}-" in i]
+        assert mine == [i for i in plain_ids if f"[{backend}-" in i]

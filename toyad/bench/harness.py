@@ -207,6 +207,9 @@ INSTANCE_CACHE_BYTES = 64 << 20
 # run in worker processes at several sizes; per-op cases time long chains).
 SUITE_WEIGHT = {
     "accuracy": 0.5,  # mostly quick checks and unsupported cases
+    # the forward/reverse tradeoff of every backend: its edges must be reached (with the
+    # backends taking turns, a cut loses every backend's largest sizes alike)
+    "scaling": 2.5,
     "memory": 8.0,
     "scalar-engines": 4.0,
     "tensor-speed": 4.0,
@@ -326,8 +329,9 @@ class Harness:
             self.slow.note(key, n, m, float(record["min_s"]))
 
     def item_done(self, nodeid: str) -> None:
-        if self.journal is not None:
-            self.journal.write("done", nodeid=nodeid)
+        if self.journal is not None:  # at_s: seconds since the run started (where time went)
+            at_s = round(time.perf_counter() - self.start_clock, 3)
+            self.journal.write("done", nodeid=nodeid, at_s=at_s)
 
     def close_journal(self) -> None:
         if self.journal is not None:

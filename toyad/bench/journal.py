@@ -6,7 +6,8 @@ line is one JSON object, written and flushed as soon as it is known:
     {"kind": "header", "profile": ..., "started": ..., "environment": {...}, ...}
     {"kind": "case", "nodeid": ..., "record": {<CASE_COLUMNS>}}
     {"kind": "semantics", "nodeid": ..., "row": {<SEMANTICS_COLUMNS>}}
-    {"kind": "done", "nodeid": ...}        # the test item finished: all its rows are above
+    {"kind": "done", "nodeid": ..., "at_s": ...}  # the item finished (its rows are above),
+                                                  # at_s seconds after the run started
 
 A process killed mid-line leaves a torn last line: :func:`read_journal`
 ignores it. A run that is killed, crashes or runs out of memory therefore

@@ -30,15 +30,27 @@ class SlowRegistry:
         """Why (n, m) should be skipped-too-large, or None: the nearest smaller size that
         grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled linearly in n·m (n² for
         Hessians), would need more than ``available``."""
+        hessian = key[2:3] == ("hessian",)
+
+        def factor(n0: int, m0: int) -> float:
+            return (n / n0) ** 2 if hessian else (n * m) / (n0 * m0)
+
+        # Only a size within MEMORY_SCALE_REACH of this one: a small case's growth is
+        # mostly one-time (a library's first allocations, its caches), and scaling
+        # that by n·m predicted GiB for cases that need MiB.
         grown = [
             (n0, m0, b)
             for n0, m0, b in self._bytes.get(key, ())
-            if n0 <= n and m0 <= m and (n0, m0) != (n, m) and b >= MEMORY_NOTICE_BYTES
+            if n0 <= n
+            and m0 <= m
+            and (n0, m0) != (n, m)
+            and b >= MEMORY_NOTICE_BYTES
+            and factor(n0, m0) <= MEMORY_SCALE_REACH
         ]
         if not grown:
             return None
         n0, m0, b = max(grown, key=lambda p: (p[0] * p[1], p[2]))
-        scale = (n / n0) ** 2 if key[2:3] == ("hessian",) else (n * m) / (n0 * m0)
+        scale = factor(n0, m0)
         predicted = b * scale
         if predicted > available:
             return (
@@ -73,3 +85,4 @@ class SlowRegistry:
 
 
 MEMORY_NOTICE_BYTES = 32 << 20
+MEMORY_SCALE_REACH = 16.0  # memory is predicted from a size at most 16x smaller (n·m)

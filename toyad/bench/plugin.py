@@ -102,7 +102,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="the whole run's wall-clock budget in seconds, shared among the suites; past "
         "a suite's share its remaining items are recorded skipped-too-slow unrun "
-        "(default: the profile's, quick 600, full 1680)",
+        "(default: the profile's: "
+        + ", ".join(f"{p.name} {p.run_budget_s:g}" for p in PROFILES.values())
+        + ")",
     )
     group.addoption(
         "--report-dir",
@@ -167,6 +169,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     bad = unmatched(h.problem_patterns, known)
     if bad:
         raise pytest.UsageError(f"unknown problem {bad[0]!r}; known problems: {', '.join(known)}")
+    if h.timing:
+        items[:] = interleave_backends(items)
+        _cap_plain_benchmarks(config, h, items)
     if not h.resumed:
         return
     done = [item for item in items if item.nodeid in h.resumed]
@@ -175,27 +180,89 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item.nodeid not in h.resumed]
 
 
-def suite_of(item: pytest.Item) -> str:
-    """The suite an item belongs to: its CaseSpec's, else its file's (bench_per_op -> per-op)."""
+def spec_of(item: pytest.Item) -> CaseSpec | None:
+    """The harness case an item runs (its CaseSpec parameter), if any."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    for value in params.values():
-        if isinstance(value, CaseSpec):
-            return value.suite
+    return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+
+
+def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Within each suite, the backends take turns: the k-th case of every backend
+    runs before the (k+1)-th of any (each backend keeps its own order: smaller
+    sizes first, both modes of a cell together). A timed run that reaches its
+    budget mid-suite then loses the tail of every backend alike, never the
+    backends that happen to come last (which were jax and torch)."""
+    out: list[pytest.Item] = []
+    block: list[pytest.Item] = []
+
+    def flush() -> None:
+        turn: dict[str, int] = {}
+        keyed = []
+        for index, item in enumerate(block):
+            spec = spec_of(item)
+            backend = spec.backend if spec is not None else ""
+            keyed.append(((turn.get(backend, 0), index), item))
+            turn[backend] = turn.get(backend, 0) + 1
+        out.extend(item for _, item in sorted(keyed, key=lambda pair: pair[0]))
+        block.clear()
+
+    for item in items:
+        if block and suite_of(item) != suite_of(block[-1]):
+            flush()
+        block.append(item)
+    flush()
+    return out
+
+
+def plain_benchmark_suite(item: pytest.Item) -> str:
+    """The suite of a toyad benchmark that uses pytest-benchmark's own fixture
+    (its module says ``TOYAD_SUITE = "..."``), else ''."""
+    if "benchmark" not in getattr(item, "fixturenames", ()):
+        return ""
+    return str(getattr(getattr(item, "module", None), "TOYAD_SUITE", "") or "")
+
+
+# Timed quick runs: pytest-benchmark's default calibration (up to 1 s an item)
+# made the few plain-benchmark suites take 40 s of a 3-minute run.
+QUICK_PLAIN_MAX_TIME_S = 0.2
+
+
+def _cap_plain_benchmarks(config: pytest.Config, h: Harness, items: list[pytest.Item]) -> None:
+    if h.profile.name != "quick" or config.getoption("benchmark_max_time", None) != 1.0:
+        return  # another profile, or the user chose --benchmark-max-time
+    for item in items:
+        if plain_benchmark_suite(item):
+            item.add_marker(pytest.mark.benchmark(max_time=QUICK_PLAIN_MAX_TIME_S))
+
+
+def suite_of(item: pytest.Item) -> str:
+    """The suite an item belongs to: its CaseSpec's, its module's TOYAD_SUITE, else its
+    file's (bench_per_op -> per-op)."""
+    spec = spec_of(item)
+    if spec is not None:
+        return spec.suite
+    declared = getattr(getattr(item, "module", None), "TOYAD_SUITE", "")
+    if declared:
+        return str(declared)
     stem = Path(str(getattr(item, "path", "") or "")).stem
     return stem.removeprefix("bench_").replace("_", "-") or "other"
 
 
+def budgeted(item: pytest.Item) -> bool:
+    """Items the run budget covers: harness cases and toyad's plain-benchmark suites."""
+    return "toyad_harness" in getattr(item, "fixturenames", ()) or bool(plain_benchmark_suite(item))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Past the run budget an item is recorded skipped-too-slow and not started."""
-    if "toyad_harness" not in getattr(item, "fixturenames", ()):
+    if not budgeted(item):
         return
     h = harness_of(item.config)
     suite = suite_of(item)
     reason = h.budget_spent(suite)
     if not reason:
         return
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    spec = next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+    spec = spec_of(item)
     if spec is not None:
         record = h.new_record(spec)
     else:
@@ -217,8 +284,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # only when harness cases will run: the unit tests keep the ordinary collector
-    items = [i for i in session.items if "toyad_harness" in getattr(i, "fixturenames", ())]
-    if items:
+    items = [i for i in session.items if budgeted(i)]
+    if any("toyad_harness" in getattr(i, "fixturenames", ()) for i in items):
         suites: dict[str, int] = {}
         for item in items:
             suite = suite_of(item)
