@@ -59,11 +59,14 @@ class ClusterOutcome:
     seconds: float = 0.0
     published: Path | None = None
     lines: list[str] = field(default_factory=list)
+    error: str = ""  # why nothing was published
 
     @property
     def failed(self) -> bool:
-        """Missing shards, or a shard whose tests failed (wrong, errored cases)."""
-        return bool(self.missing) or any(r["returncode"] not in (0, 5) for r in self.results)
+        """Missing shards, a shard whose tests failed (wrong, errored cases), or an error."""
+        return bool(self.error or self.missing) or any(
+            r["returncode"] not in (0, 5) for r in self.results
+        )
 
 
 def parse_address(text: str) -> tuple[str, int | str]:
@@ -131,6 +134,12 @@ def run_shard(args: list[str], cwd: str, shard: str) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
         "output_tail": tail,
     }
+
+
+def check_dask(address: str) -> None:
+    """ClusterError unless ``address`` is well formed and dask.distributed is installed."""
+    parse_address(address)
+    _distributed()
 
 
 def _distributed() -> Any:

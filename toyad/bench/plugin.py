@@ -185,8 +185,15 @@ def pytest_configure(config: pytest.Config) -> None:
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
         h.shard = shard.strip().replace(" ", "")
-    if config.getoption("dask") and resume is not None:
-        raise pytest.UsageError("--resume and --dask: resume a shard's run folder on its own")
+    if config.getoption("dask"):
+        if resume is not None:
+            raise pytest.UsageError("--resume and --dask: resume a shard's run folder on its own")
+        from toyad.bench.cluster import ClusterError, check_dask
+
+        try:
+            check_dask(config.getoption("dask"))
+        except ClusterError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[HARNESS] = h
 
 
@@ -292,7 +299,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     if session.testsfailed and not config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
     from toyad import report
-    from toyad.bench.cluster import ClusterError, merged_run, run_on_cluster
+    from toyad.bench.cluster import ClusterError, ClusterOutcome, merged_run, run_on_cluster
     from toyad.bench.shard import cell_count
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -315,8 +322,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         )
         merged = merged_run(outcome, address)
         outcome.published = report.publish(merged, h.report_dir)
-    except ClusterError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    except ClusterError as exc:  # nothing to publish: say why, fail the session
+        config.stash[CLUSTER] = ClusterOutcome(error=str(exc))
+        return True
     cases = merged["toyad"]["cases"]
     outcome.lines.append(
         f"toyad: {len(cases)} cases from {len(outcome.results)} of {outcome.shards} shards on "
@@ -382,7 +390,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if outcome is not None:
         for line in outcome.lines:
             terminalreporter.write_line(line, red=line.startswith("toyad: MISSING"))
-        terminalreporter.write_line(f"toyad: report written to {outcome.published}")
+        if outcome.error:
+            terminalreporter.write_line(f"toyad: --dask failed: {outcome.error}", red=True)
+        else:
+            terminalreporter.write_line(f"toyad: report written to {outcome.published}")
     h = harness_of(config)
     if not h.has_results:
         return
