@@ -69,6 +69,7 @@ CASE_COLUMNS = (
     "rss_peak_bytes",  # the process's peak resident memory during the case
     "wall_s",  # the whole case's wall-clock time: prepare, warm-up, rounds, primal
     "nodeid",  # the pytest test id
+    "machine",  # the machine's label (TOYAD_MACHINE, else its hostname): runs merge by it
 )
 
 # Per-case fields kept in the run JSON (and journal) but not in results.csv.

@@ -150,8 +150,19 @@ def mode_pairs(cases: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     pairs = [(b, b) for b, modes in modes_of.items() if both <= modes]
     forward_only = [b for b, modes in modes_of.items() if modes & both == {"forward"}]
     reverse_only = [b for b, modes in modes_of.items() if modes & both == {"reverse"}]
-    pairs += [(f, r) for f in forward_only for r in reverse_only if family_of[f] == family_of[r]]
+    pairs += [
+        (f, r)
+        for f in forward_only
+        for r in reverse_only
+        if family_of[f] == family_of[r] and machine_of(f) == machine_of(r)
+    ]
     return sorted(pairs)
+
+
+def machine_of(backend: str) -> str:
+    """The machine in a merged run's ``backend @ machine`` label ('' for a plain name):
+    pairs are made on one machine only."""
+    return str(backend).partition(" @ ")[2]
 
 
 def _log_interpolate(s0: float, l0: float, s1: float, l1: float, level: float) -> float:

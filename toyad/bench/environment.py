@@ -63,6 +63,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+MACHINE_ENV = "TOYAD_MACHINE"
+
+
+def machine_label() -> str:
+    """This machine's label in merged runs: ``$TOYAD_MACHINE``, else the hostname.
+
+    A worker gives itself a telling label (``TOYAD_MACHINE=gpu-a100-1``); two
+    runs with one label are taken to come from one machine.
+    """
+    label = os.environ.get(MACHINE_ENV, "").strip()
+    return label or platform.node() or "unknown-host"
+
+
 def git_commit(root: Path) -> tuple[str, bool | None]:
     """(HEAD commit, dirty?) of the repository at ``root``; ("", None) outside git."""
     try:
@@ -103,6 +116,8 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": cpu_model(),
+        "machine_label": machine_label(),
+        "hostname": platform.node(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
         "threads": settings.get("threads"),
@@ -130,6 +145,7 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "hard_limit_s": harness.case_limit_s,
         "run_budget_s": harness.run_budget_s,
         "cases_stopped_by_guard": harness.guard.aborted,
+        "shard": harness.shard or None,
     }
 
 

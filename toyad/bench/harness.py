@@ -101,6 +101,7 @@ from toyad.bench.accuracy import (
     status_for,
     tolerance_for,
 )
+from toyad.bench.environment import machine_label
 from toyad.bench.journal import Journal, read_journal
 from toyad.bench.limits import GUARANTEED_TIMEOUT_FACTOR, SlowRegistry
 from toyad.bench.measure import (
@@ -261,6 +262,7 @@ class Harness:
     resumed: set[str] = field(default_factory=set)  # node ids recorded by the resumed run
     problem_patterns: str | None = None  # --problems as given (it selects user problems too)
     outcomes: bool = True  # conclude() passes/fails/skips the test (False: toyad.compare)
+    shard: str = ""  # "K/N" when this run is one of N shards of a selection (--shard)
 
     def __post_init__(self) -> None:
         self.slow = SlowRegistry(self.profile.time_cap_s)
@@ -274,6 +276,7 @@ class Harness:
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
         self.current_nodeid = ""
         self.resumed_from: str | None = None
+        self.machine = machine_label()
 
     # -- the journal ------------------------------------------------------------
     def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
@@ -344,7 +347,9 @@ class Harness:
             opener()
 
     def add_record(self, record: dict[str, Any]) -> None:
-        """Keep a case record (and journal it at once)."""
+        """Keep a case record (and journal it at once), labelled with this machine."""
+        if not record.get("machine"):
+            record["machine"] = self.machine
         self.records.append(record)
         self._journal_now()
         if self.journal is not None:

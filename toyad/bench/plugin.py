@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,12 +50,14 @@ from toyad.bench.publish import (
     write_run,
 )
 from toyad.bench.selection import SelectionError, select_names, unmatched
+from toyad.bench.shard import ShardError, measured_costs, parse_shard, select_shard
 from toyad.bench.user import (  # noqa: F401  (hooks: a user's function as suites)
     pytest_generate_tests,
     pytest_pycollect_makeitem,
 )
 
 EXPLICIT_REPORT_DIR = pytest.StashKey[bool]()
+CLUSTER = pytest.StashKey[Any]()  # --dask: the ClusterOutcome (shards, missing, published)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,6 +110,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         + ")",
     )
     group.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run the K-th of N disjoint parts of the selection (whole cells: every backend "
+        "of a problem/operation/size together), balanced by expected cost",
+    )
+    group.addoption(
+        "--shard-costs",
+        default=None,
+        metavar="RUN",
+        help="balance --shard/--dask by the case wall times of this earlier run "
+        "(default: an estimate from suite and size)",
+    )
+    group.addoption(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run the selection as shards on a dask.distributed cluster (scheduler ADDRESS, "
+        "or local:K for a LocalCluster of K one-shard workers), merged into one run",
+    )
+    group.addoption(
+        "--dask-shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many shards --dask splits the selection into (default: one per worker)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="where run folders and 'latest' go (default: reports/; under "
@@ -147,6 +178,24 @@ def pytest_configure(config: pytest.Config) -> None:
             h.resume(folder)
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from None
+    shard = config.getoption("shard")
+    if shard is not None:
+        if config.getoption("dask"):
+            raise pytest.UsageError("--shard and --dask: --dask makes the shards itself")
+        try:
+            parse_shard(shard)
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        h.shard = shard.strip().replace(" ", "")
+    if config.getoption("dask"):
+        if resume is not None:
+            raise pytest.UsageError("--resume and --dask: resume a shard's run folder on its own")
+        from toyad.bench.cluster import ClusterError, check_dask
+
+        try:
+            check_dask(config.getoption("dask"))
+        except ClusterError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[HARNESS] = h
 
 
@@ -160,8 +209,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         h.journal_opener = lambda: start_journal(h, root)  # at the first record, not before
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m: a shard is a part of what is selected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--problems names known problems; a resumed run does not run again what it finished."""
+    """--problems names known problems; --shard keeps its part; a resumed run does not run
+    again what it finished."""
     from toyad import problems, userproblems
 
     h = harness_of(config)
@@ -169,6 +220,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     bad = unmatched(h.problem_patterns, known)
     if bad:
         raise pytest.UsageError(f"unknown problem {bad[0]!r}; known problems: {', '.join(known)}")
+    if h.shard:
+        try:
+            costs = config.getoption("shard_costs")
+            measured = measured_costs(costs) if costs else None
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        kept, dropped = select_shard(
+            items, [suite_of(i) for i in items], parse_shard(h.shard), measured
+        )
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
     if h.timing:
         items[:] = interleave_backends(items)
         _cap_plain_benchmarks(config, h, items)
@@ -294,6 +357,58 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         freeze_heap()
 
 
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """--dask: the controller runs no test itself; it runs the shards on the cluster."""
+    config = session.config
+    address = config.getoption("dask", None)
+    if not address or config.option.collectonly:
+        return None
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    from toyad import report
+    from toyad.bench.cluster import ClusterError, ClusterOutcome, merged_run, run_on_cluster
+    from toyad.bench.shard import cell_count
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line, flush=True)
+
+    h = harness_of(config)
+    try:
+        outcome = run_on_cluster(
+            address,
+            config.invocation_params.args,
+            config.invocation_params.dir,
+            cells=cell_count(session.items),
+            shards=config.getoption("dask_shards"),
+            say=say,
+        )
+        merged = merged_run(outcome, address)
+        outcome.published = report.publish(merged, h.report_dir)
+    except ClusterError as exc:  # nothing to publish: say why, fail the session
+        config.stash[CLUSTER] = ClusterOutcome(error=str(exc))
+        return True
+    cases = merged["toyad"]["cases"]
+    outcome.lines.append(
+        f"toyad: {len(cases)} cases from {len(outcome.results)} of {outcome.shards} shards on "
+        f"{outcome.workers} worker(s) in {outcome.seconds:.0f} s"
+    )
+    for lost in outcome.missing:
+        outcome.lines.append(f"toyad: MISSING shard {lost['shard']}: {lost['reason']}")
+    for result in outcome.results:
+        if result["returncode"] not in (0, 5):
+            outcome.lines.append(
+                f"toyad: shard {result['shard']} exited {result['returncode']} (failed or "
+                "wrong cases; its results are in the run)"
+            )
+    config.stash[CLUSTER] = outcome
+    return True
+
+
 @pytest.fixture
 def toyad_harness(request: pytest.FixtureRequest) -> Harness:
     """The session's harness (options, profile, records)."""
@@ -316,6 +431,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if HARNESS not in config.stash:
         return
+    outcome = config.stash.get(CLUSTER, None)
+    if outcome is not None and outcome.failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     gc.unfreeze()
     h = harness_of(config)
     if not h.has_results or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
@@ -335,6 +453,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
     if HARNESS not in config.stash:
         return
+    outcome = config.stash.get(CLUSTER, None)
+    if outcome is not None:
+        for line in outcome.lines:
+            terminalreporter.write_line(line, red=line.startswith("toyad: MISSING"))
+        if outcome.error:
+            terminalreporter.write_line(f"toyad: --dask failed: {outcome.error}", red=True)
+        else:
+            terminalreporter.write_line(f"toyad: report written to {outcome.published}")
     h = harness_of(config)
     if not h.has_results:
         return

@@ -2,6 +2,7 @@
 
     python -m toyad.report [RUN] [--out DIR]     # RUN: JSON file or run folder (reports/latest)
     python -m toyad.report compare RUN_A RUN_B [--out DIR]
+    python -m toyad.report merge RUN... [--out DIR] [--allow-mixed]
 
 Bad input prints ``toyad-report: error: <message>`` and exits 2.
 """
@@ -43,6 +44,50 @@ def _compare_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _merge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} merge",
+        description="Merge runs (shards, or runs on other machines) into one run folder.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders or JSON files")
+    parser.add_argument(
+        "--out", help="the merged run folder (default: a new folder under reports/ and latest)"
+    )
+    parser.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="merge runs of different commits or profiles (refused by default)",
+    )
+    return parser
+
+
+def _merge(argv: list[str]) -> None:
+    import json
+
+    from toyad.report import publish
+    from toyad.report.merge import duplicate_lines, merge_runs, summary_line
+    from toyad.report.table import atomic_write_text
+
+    args = _merge_parser().parse_args(argv)
+    merged = merge_runs(args.runs, allow_mixed=args.allow_mixed)
+    if args.out:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(merged, indent=1, default=str) + "\n"
+        atomic_write_text(folder / "benchmark.json", text)
+        write_report(folder, folder)
+    else:
+        folder = publish(merged, Path("reports"))
+    print(summary_line(merged))
+    for line in duplicate_lines(merged):
+        print(line)
+    for line in merged["toyad"]["merge"]["conflicts"]:
+        print(f"warning: {line}")
+    print(
+        f"wrote {folder / 'benchmark.json'}, {folder / 'index.html'} and {folder / 'results.csv'}"
+    )
+
+
 def _run_name(path: str) -> str:
     json_path = resolve_json_path(path)
     return json_path.parent.name if json_path.name == "benchmark.json" else json_path.stem
@@ -51,7 +96,9 @@ def _run_name(path: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["compare"]:
+        if argv[:1] == ["merge"]:
+            _merge(argv[1:])
+        elif argv[:1] == ["compare"]:
             args = _compare_parser().parse_args(argv[1:])
             out = (
                 args.out

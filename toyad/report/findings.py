@@ -19,6 +19,7 @@ import pandas as pd
 
 from toyad.bench.analysis import crossover_text, crossovers, loglog_fit
 from toyad.report.load import Run
+from toyad.report.machines import base_backend
 
 REFERENCE_BACKEND = "analytic"  # the hand-written derivative: the reference, not a contestant
 PREFERRED_REVERSE = ("reverse", "reverse-recursive")  # a forward-only toy's partner in sentences
@@ -95,7 +96,7 @@ def fastest(cases: pd.DataFrame) -> list[Finding]:
     rows = _timed(cases)
     rows = rows[
         rows.operation.isin(DERIVATIVES)
-        & (rows.backend != REFERENCE_BACKEND)
+        & (rows.backend.map(base_backend) != REFERENCE_BACKEND)
         & ~rows.suite.isin(["memory", "per-op", "step-sweep"])
     ]
     if rows.empty:
@@ -185,7 +186,9 @@ def sentence_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         forward: min(
             reverse,
             key=lambda b: (
-                PREFERRED_REVERSE.index(b) if b in PREFERRED_REVERSE else len(PREFERRED_REVERSE),
+                PREFERRED_REVERSE.index(base_backend(b))
+                if base_backend(b) in PREFERRED_REVERSE
+                else len(PREFERRED_REVERSE),
                 b,
             ),
         )
@@ -302,7 +305,7 @@ def accuracy_findings(cases: pd.DataFrame) -> list[Finding]:
         (cases.suite == "accuracy")
         & cases.status.isin(["ok", "wrong"])
         & cases.max_rel_error.notna()
-        & (cases.backend != REFERENCE_BACKEND)
+        & (cases.backend.map(base_backend) != REFERENCE_BACKEND)
     ]
     if acc.empty:
         return []

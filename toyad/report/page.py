@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toyad.bench.analysis import machine_of
 from toyad.report import plots
 from toyad.report.findings import crossover_rows, crossover_table, findings, relative_times
 from toyad.report.load import Run, is_complete
+from toyad.report.machines import base_backend, machines_of, machines_section, per_machine_view
 from toyad.report.references import with_references
 from toyad.results import STATUSES
 
@@ -243,10 +245,10 @@ def incomplete_banner(run: Run) -> str:
         return ""
     reason = (run.raw.get("toyad") or {}).get("incomplete_reason") or "the run did not finish"
     folder = run.source.parent if run.source else "RUN"
-    return (
-        "<p class='note st-error'><b>Incomplete run.</b> "
-        f"{esc(reason)}. Continue it with <code>--resume {esc(folder)}</code>.</p>"
-    )
+    hint = f" Continue it with <code>--resume {esc(folder)}</code>."
+    if (run.raw.get("toyad") or {}).get("merge"):
+        hint = " Rerun the lost shards (<code>--shard K/N</code>) and merge again."
+    return f"<p class='note st-error'><b>Incomplete run.</b> {esc(reason)}.{hint}</p>"
 
 
 def summary_section(run: Run) -> str:
@@ -514,10 +516,15 @@ def mode_pairs(scaling: pd.DataFrame) -> list[tuple[str, str, str]]:
     family = ok.groupby("backend")["family"].first()
     fwd_only = [b for b, m in modes.items() if m == {"forward"} and family[b] == "toy"]
     rev_only = [b for b, m in modes.items() if m == {"reverse"} and family[b] == "toy"]
-    if fwd_only and rev_only:
-        preferred = [b for b in PREFERRED_TOY_REVERSE if b in rev_only]
-        rev = preferred[0] if preferred else rev_only[0]
-        pairs += [(f"{f} (fwd) vs {rev} (rev)", f, rev) for f in fwd_only]
+    for f in fwd_only:  # a partner on the same machine (a merged run names them b @ machine)
+        here = [r for r in rev_only if machine_of(r) == machine_of(f)]
+        if not here:
+            continue
+        preferred = [r for r in here if base_backend(r) in PREFERRED_TOY_REVERSE]
+        rev = min(
+            preferred, key=lambda r: PREFERRED_TOY_REVERSE.index(base_backend(r)), default=here[0]
+        )
+        pairs.append((f"{f} (fwd) vs {rev} (rev)", f, rev))
     return pairs
 
 
@@ -673,7 +680,9 @@ def accuracy_section(run: Run) -> str:
     else:
         # problem × operation down, backends across in narrow columns (compact cells,
         # headers wrapping at the hyphen): 20 backends fit 1400 px without scrolling sideways
-        backends = sorted(acc["backend"].unique(), key=lambda b: (b != REFERENCE_BACKEND, b))
+        backends = sorted(
+            acc["backend"].unique(), key=lambda b: (base_backend(b) != REFERENCE_BACKEND, b)
+        )
         head = "<th>problem</th><th>operation</th>" + "".join(
             f"<th class='b'>{esc(b)}</th>" for b in backends
         )
@@ -1022,8 +1031,12 @@ def build_page(
 ) -> str:
     """The complete index.html text for ``run``."""
     sections = with_references(run, sections)  # a user's function: what it was checked against
+    if len(machines_of(run)) > 1 or run.environment.get("merged_runs"):
+        at = next((i for i, s in enumerate(sections) if s[0] == "summary"), len(sections))
+        sections = [*sections[:at], ("machines", "Machines", machines_section), *sections[at:]]
+    view = per_machine_view(run)  # several machines: backend @ machine, one line per machine
     rendered = [
-        (anchor, heading, _render_safely(render, run)) for anchor, heading, render in sections
+        (anchor, heading, _render_safely(render, view)) for anchor, heading, render in sections
     ]
     title = f"toyad run {run.started or ''}".strip()
     intro = incomplete_banner(run) + note(

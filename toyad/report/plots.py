@@ -251,12 +251,12 @@ def cost_by_problem(rows: pd.DataFrame, metric: str, reference: str = "analytic"
     fig, axes = _grid(len(problems), ncols=2, size=(5.4, height))
     for ax, problem in zip(axes, problems):
         sub = rows[rows.problem == problem]
-        backends = sorted(b for b in sub["backend"].unique() if b != reference)
+        backends = sorted(b for b in sub["backend"].unique() if _base(b) != reference)
         position = {b: i for i, b in enumerate(backends)}
         offset = {op: 0.5 * (k + 0.5) / len(operations) - 0.25 for k, op in enumerate(operations)}
         best = sub.groupby(["backend", "operation", "mode"], as_index=False)[metric].min()
         for (operation, mode), group in best.groupby(["operation", "mode"]):
-            is_reference = group["backend"] == reference
+            is_reference = group["backend"].map(_base) == reference
             for value in group.loc[is_reference, metric]:
                 ax.axvline(value, color=colours[operation], ls="--", lw=1.2)
             others = group[~is_reference]
@@ -291,6 +291,11 @@ def cost_by_problem(rows: pd.DataFrame, metric: str, reference: str = "analytic"
     handles.append(Line2D([], [], color="grey", ls="--", label=f"{reference} (reference)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8)
     return to_svg(fig)
+
+
+def _base(backend: str) -> str:
+    """A backend's own name (``"analytic @ host"`` -> ``"analytic"``, for merged runs)."""
+    return str(backend).split(" @ ", 1)[0]
 
 
 def _span(values: pd.Series) -> str:

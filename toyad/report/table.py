@@ -33,9 +33,26 @@ def flatten_environment(env: dict[str, Any], prefix: str = "env") -> dict[str, A
 
 
 def results_frame(run: Run) -> pd.DataFrame:
-    """CASE_COLUMNS then ``env_*`` columns, one row per case."""
+    """CASE_COLUMNS then ``env_*`` columns, one row per case.
+
+    A merged run's rows take their machine's environment (CPU, versions,
+    commit: ``environment["machines"][row.machine]``), the rest is shared.
+    """
     frame = run.cases.copy()
-    for name, value in flatten_environment(run.environment).items():
+    env = dict(run.environment)
+    machines = env.pop("machines", None)
+    env.pop("merged_runs", None)
+    shared = flatten_environment(env)
+    if isinstance(machines, dict) and machines:
+        per_machine = {
+            label: flatten_environment(described)
+            for label, described in machines.items()
+            if isinstance(described, dict)
+        }
+        names = sorted({n for flat in per_machine.values() for n in flat} - set(frame.columns))
+        for name in names:
+            frame[name] = [per_machine.get(m, {}).get(name) for m in frame["machine"]]
+    for name, value in shared.items():
         if name not in frame.columns:
             frame[name] = value
     return frame

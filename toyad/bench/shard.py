@@ -1,0 +1,154 @@
+"""Shards: N disjoint, deterministic parts of a selection (``--shard K/N``).
+
+Items are grouped into *cells* so that every backend of a comparison runs on
+one machine:
+
+- an item measuring a :class:`CaseSpec` belongs to the cell (problem,
+  operation, n, m, preset): all backends and modes of that size together;
+- any other item (per-op, memory, semantics, a plain test) belongs to the
+  cell of its test function, whose parameters are the backends it compares.
+
+Cells are dealt greedily, most expensive first, each to the shard with the
+least expected cost so far (ties: the lower shard, then the cell's key), so
+every process that collects the same items computes the same partition.
+Expected cost: a previous run's measured wall time per test item when given
+(``--shard-costs RUN``), else an estimate from the suite and size.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from toyad.bench.harness import SUITE_WEIGHT, CaseSpec
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+# sizes past this many elements (n x m) cost no more in the estimate: the time cap stops them
+ESTIMATE_SIZE_CAP = 4096
+
+
+class ShardError(ValueError):
+    """A bad ``--shard`` or ``--shard-costs`` value."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 1 <= K <= N; ShardError naming the problem otherwise."""
+    match = _SHARD.match(text or "")
+    if not match:
+        raise ShardError(f"--shard {text!r}: expected K/N, e.g. 2/3 (the 2nd of 3 shards)")
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise ShardError(f"--shard {text!r}: K must be between 1 and N (N >= 1)")
+    return k, n
+
+
+def spec_of(item: Any) -> CaseSpec | None:
+    """The CaseSpec among an item's parameters, if any."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+
+
+def cell_of(item: Any) -> str:
+    """The item's cell: its case's (problem, operation, n, m, preset), else its test function."""
+    spec = spec_of(item)
+    if spec is not None:
+        return f"case:{spec.problem}:{spec.operation}:n{spec.n}:m{spec.m}:{spec.preset}"
+    function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return f"test:{item.nodeid.split('::', 1)[0]}::{function}"
+
+
+def estimate(item: Any, suite: str) -> float:
+    """A size-based cost for an item with no measured time (relative units)."""
+    weight = SUITE_WEIGHT.get(suite, 1.0)
+    spec = spec_of(item)
+    if spec is None or (spec.n is None and spec.m is None):
+        return weight
+    elements = (spec.n or 1) * (spec.m or 1)
+    return weight * (1.0 + min(elements, ESTIMATE_SIZE_CAP) / 64.0)
+
+
+def measured_costs(run: str | Path) -> dict[str, float]:
+    """Seconds per test item (its cases' wall time, summed) from a previous run."""
+    from toyad.report.load import ReportError, read_json
+
+    try:
+        data = read_json(run)
+    except ReportError as exc:
+        raise ShardError(f"--shard-costs {run}: {exc}") from None
+    cases = ((data or {}).get("toyad") or {}).get("cases") or []
+    costs: dict[str, float] = {}
+    for case in cases:
+        nodeid, wall = case.get("nodeid"), case.get("wall_s")
+        if nodeid and isinstance(wall, (int, float)) and math.isfinite(wall) and wall >= 0:
+            costs[nodeid] = costs.get(nodeid, 0.0) + float(wall)
+    if not costs:
+        raise ShardError(f"--shard-costs {run}: the run records no case wall times (wall_s)")
+    return costs
+
+
+def item_costs(
+    items: Sequence[Any], suites: Sequence[str], measured: Mapping[str, float] | None = None
+) -> list[float]:
+    """Expected cost per item: measured seconds where known, else the estimate.
+
+    With measured costs, an unmeasured item costs the mean measured cost of its
+    suite's items per unit of estimate (the estimate rescaled into seconds).
+    """
+    guesses = [estimate(item, suite) for item, suite in zip(items, suites)]
+    if not measured:
+        return guesses
+    scale: dict[str, list[float]] = {}
+    for item, suite, guess in zip(items, suites, guesses):
+        if item.nodeid in measured:
+            scale.setdefault(suite, []).append(measured[item.nodeid] / guess)
+    overall = [s for values in scale.values() for s in values]
+    default = sum(overall) / len(overall) if overall else 1.0
+    out = []
+    for item, suite, guess in zip(items, suites, guesses):
+        if item.nodeid in measured:
+            out.append(measured[item.nodeid])
+        else:
+            values = scale.get(suite)
+            out.append(guess * (sum(values) / len(values) if values else default))
+    return out
+
+
+def partition(cells: Iterable[tuple[str, float]], shards: int) -> dict[str, int]:
+    """Deal cells (key, cost) to ``shards`` shards greedily by cost: key -> shard (1-based).
+
+    Deterministic: the same cells give the same assignment in any order.
+    """
+    totals: dict[str, float] = {}
+    for key, cost in cells:
+        totals[key] = totals.get(key, 0.0) + cost
+    load = [0.0] * shards
+    out: dict[str, int] = {}
+    for key, cost in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
+        target = min(range(shards), key=lambda s: (load[s], s))
+        load[target] += cost
+        out[key] = target + 1
+    return out
+
+
+def select_shard(
+    items: Sequence[Any],
+    suites: Sequence[str],
+    shard: tuple[int, int],
+    measured: Mapping[str, float] | None = None,
+) -> tuple[list[Any], list[Any]]:
+    """(kept, deselected) items for shard ``(K, N)`` of ``items``."""
+    k, n = shard
+    costs = item_costs(items, suites, measured)
+    keys = [cell_of(item) for item in items]
+    assignment = partition(zip(keys, costs), n)
+    kept = [item for item, key in zip(items, keys) if assignment[key] == k]
+    dropped = [item for item, key in zip(items, keys) if assignment[key] != k]
+    return kept, dropped
+
+
+def cell_count(items: Sequence[Any]) -> int:
+    """How many cells the items fall into (at most this many shards are useful)."""
+    return len({cell_of(item) for item in items})
