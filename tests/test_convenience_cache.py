@@ -208,3 +208,38 @@ def test_input_conversion_is_o1_for_float64_and_results_never_alias_x() -> None:
     out = b.primal(lambda xp, z: z, x)  # f(x) = x: the result is still a new array
     np.testing.assert_array_equal(out, x)
     assert not np.may_share_memory(out, x)
+
+
+def test_the_report_carries_the_ratios_into_the_csv_and_page() -> None:
+    from toyad.report import load, page
+    from toyad.report.load import Run
+
+    def row(**kw):
+        base = {"status": "ok", "n": 10, "m": 1, "operation": "gradient"}
+        return {**base, **kw}
+
+    records = [
+        row(suite="convenience", backend="jax-jit", call="prepared", median_s=2e-6),
+        row(
+            suite="convenience",
+            backend="jax-jit",
+            call="convenience",
+            median_s=3e-6,
+            ratio=1.5,
+            ratio_of="convenience ÷ prepared",
+        ),
+        row(suite="tensor-speed", backend="analytic", problem="elementwise_1e6", median_s=0.04),
+        row(suite="tensor-speed", backend="tensor", problem="elementwise_1e6", median_s=0.044),
+        row(suite="per-op", backend="micrograd", ops=8000, gc="off", median_s=0.010),
+        row(suite="per-op", backend="reverse", ops=8000, gc="off", median_s=0.0022),
+        row(suite="per-op", backend="reverse", ops=8000, gc="on", median_s=0.0030),  # no ref
+    ]
+    frame = load.cases_frame(records)
+    got = dict(zip(zip(frame["suite"], frame["backend"], frame["gc"]), frame["ratio"]))
+    assert got[("tensor-speed", "tensor", "")] == pytest.approx(1.1)
+    assert got[("per-op", "reverse", "off")] == pytest.approx(0.22)
+    assert np.isnan(got[("per-op", "reverse", "on")])
+    assert got[("convenience", "jax-jit", "")] == 1.5  # kept as measured
+    run = Run(cases=frame, semantics=load.pd.DataFrame(), environment={})
+    html = page.ratios_section(run)
+    assert "1.50×" in html and "1.10×" in html and "0.22×" in html
