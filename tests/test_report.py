@@ -34,6 +34,7 @@ SECTION_HEADINGS = (
     "Cost",
     "Hessians",
     "Scalar engines: per-op cost",
+    "Convenience calls and stated ratios",
     "Memory",
     "Native semantics",
     "All cases",

@@ -30,7 +30,7 @@ from __future__ import annotations
 STATUSES = ("ok", "wrong", "unsupported", "error", "skipped-too-slow", "skipped-too-large")
 
 CASE_COLUMNS = (
-    "suite",  # accuracy | scaling | hessians | overhead | per-op | memory | step-sweep
+    "suite",  # accuracy | scaling | hessians | overhead | per-op | memory | convenience | ...
     "backend",
     "family",  # toy | analytic | tensorflow | jax | torch | peer
     "variant",  # eager | jit | function | ... ("" for toys)
@@ -70,6 +70,9 @@ CASE_COLUMNS = (
     "wall_s",  # the whole case's wall-clock time: prepare, warm-up, rounds, primal
     "nodeid",  # the pytest test id
     "machine",  # the machine's label (TOYAD_MACHINE, else its hostname): runs merge by it
+    "call",  # convenience suite: prepared (prepare(...)()) | convenience (b.gradient(f, x))
+    "ratio",  # median_s over a baseline row's, named by ratio_of
+    "ratio_of",  # convenience ÷ prepared | tensor ÷ numpy by hand | micrograd ÷ engine
 )
 
 # Per-case fields kept in the run JSON (and journal) but not in results.csv.

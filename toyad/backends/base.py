@@ -15,12 +15,23 @@ conversions) and returns a zero-argument callable doing the timed work; that
 callable returns the framework's native result, already synchronised (JAX
 ``block_until_ready``). ``to_numpy`` converts it outside the timed region.
 
+The conveniences (``gradient``, ``jacobian``, ... and ``run``) cache what
+preparation builds: a bounded LRU (``cache_size`` entries per backend) keyed
+on the function's identity, the operation, the mode, x's shape and the
+shapes of v and u. A repeated call with the same key only converts the new
+x (O(1) for a 1-D float64 C-contiguous numpy array) and runs the built
+work. Like ``jax.jit``, a cached build may have baked in what ``f`` closes
+over: ``f`` must be pure; if data it closes over changes, call
+``clear_cache()`` or pass ``cache=False``. ``release()`` clears it too.
+
 ``strategy(operation, mode)`` says how the passes are organised (single,
 vectorised, loop, per-op, closed-form: see ``STRATEGIES``);
 ``prepare_empty(x)`` returns a call doing the backend's per-call overhead and
 no work; ``release()`` drops caches when a case ends.
 
-Subclasses implement ``_prepare``, ``_strategy`` (for every operation and
+Subclasses implement ``_build`` (returning ``bind(x, v, u, keep)`` -> the
+zero-argument call, so one build serves many inputs of its shapes) or the
+older ``_prepare`` (rebuilt for every input), ``_strategy`` (for every operation and
 mode beyond the single passes) and, if their results are not numpy,
 ``_to_numpy``. They declare ``capabilities``: operation -> modes, the first
 mode being the default. A backend may keep ``native_log`` entries describing
@@ -30,6 +41,7 @@ gradient turned into zeros, an exception for an unused input, ...).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,8 +126,22 @@ class NativeAnswer:
     normalised: str  # e.g. "zeros"
 
 
-def as_input(x: Any, name: str = "x") -> np.ndarray:
-    """Copy ``x`` into a fresh 1-D float64 array, or raise InputError naming the shape."""
+def as_input(x: Any, name: str = "x", *, copy: bool = True) -> np.ndarray:
+    """``x`` as a 1-D float64 array, or raise InputError naming the shape.
+
+    ``copy=True`` always makes a fresh array (a prepared call keeps its input);
+    ``copy=False`` returns a writeable 1-D float64 C-contiguous numpy array as is (O(1):
+    the conveniences run on it at once and keep nothing) and converts anything else.
+    """
+    if (
+        not copy
+        and type(x) is np.ndarray
+        and x.dtype == np.float64
+        and x.ndim == 1
+        and x.flags.c_contiguous
+        and x.flags.writeable  # torch.from_numpy warns on a read-only array
+    ):
+        return x
     try:
         arr = np.array(x, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -123,6 +149,27 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
     if arr.ndim != 1:
         raise InputError(f"{name} must be 1-D (shape (n,)); got shape {arr.shape}")
     return arr
+
+
+def as_cotangent(u: Any, *, copy: bool = True) -> np.ndarray:
+    """The cotangent ``u`` as a 0-d or 1-D float64 array, or InputError."""
+    try:
+        arr = np.array(u, dtype=np.float64, copy=True) if copy else np.asarray(u, np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cotangent u must be a 0-d or 1-D array of real numbers: {exc}") from None
+    if arr.ndim > 1:
+        raise InputError(f"cotangent u must be 0-d or 1-D; got shape {arr.shape}")
+    return arr
+
+
+Bind = Callable[..., Callable[[], Any]]
+"""What ``Backend._build`` returns: ``bind(x, v, u, keep)`` -> the zero-argument call.
+
+``keep=True`` (prepare): the call is kept and timed many times, so inputs are
+moved into the framework's own arrays now, untimed. ``keep=False`` (the
+conveniences): one call at once, so bind does whatever is cheapest overall."""
+
+CACHE_SIZE = 32  # cached builds per backend (the conveniences' LRU)
 
 
 @dataclass
@@ -135,6 +182,9 @@ class Backend:
     description: str = ""
     capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     native_log: list[NativeAnswer] = field(default_factory=list, repr=False)
+    cache_size: int = field(default=CACHE_SIZE, repr=False, kw_only=True)
+    builds: int = field(default=0, repr=False, compare=False, kw_only=True)
+    _built: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
 
     # -- what it supports -------------------------------------------------
     def supports(self, operation: str, mode: str | None = None) -> bool:
@@ -167,6 +217,27 @@ class Backend:
         return mode
 
     # -- the two-step protocol --------------------------------------------
+    def _inputs(
+        self, operation: str, x: Any, v: Any, u: Any, *, copy: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """x, v, u checked and converted to float64 (v only for jvp, u only for vjp)."""
+        x = as_input(x, copy=copy)
+        if operation == "jvp":
+            if v is None:
+                raise InputError("jvp needs a tangent v of shape (n,)")
+            v = as_input(v, "v", copy=copy)
+            if v.shape != x.shape:
+                raise InputError(f"tangent v has shape {v.shape}; x has shape {x.shape}")
+        else:
+            v = None
+        if operation == "vjp":
+            if u is None:
+                raise InputError("vjp needs a cotangent u of the output's shape")
+            u = as_cotangent(u, copy=copy)
+        else:
+            u = None
+        return x, v, u
+
     def prepare(
         self,
         operation: str,
@@ -177,22 +248,27 @@ class Backend:
         v: Any = None,
         u: Any = None,
     ) -> Callable[[], Any]:
-        """Untimed set-up; returns a zero-argument callable doing the timed work."""
+        """Untimed set-up; returns a zero-argument callable doing the timed work.
+
+        Never cached: every prepare builds afresh (what the harness times is the
+        call, the build is the set-up it excludes).
+        """
         mode = self._check(operation, mode)
-        x = as_input(x)
-        if operation == "jvp":
-            if v is None:
-                raise InputError("jvp needs a tangent v of shape (n,)")
-            v = as_input(v, "v")
-            if v.shape != x.shape:
-                raise InputError(f"tangent v has shape {v.shape}; x has shape {x.shape}")
-        if operation == "vjp":
-            if u is None:
-                raise InputError("vjp needs a cotangent u of the output's shape")
-            u = np.array(u, dtype=np.float64, copy=True)
-            if u.ndim > 1:
-                raise InputError(f"cotangent u must be 0-d or 1-D; got shape {u.shape}")
-        return self._prepare(operation, mode, f, x, v=v, u=u)
+        x, v, u = self._inputs(operation, x, v, u, copy=True)
+        return self._build(operation, mode, f, x, v, u)(x, v, u, True)
+
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
+        """The set-up for f, operation, mode at these shapes -> ``bind(x, v, u)``.
+
+        x, v, u here are a sample (for tracing and shape checks); ``bind`` takes
+        new inputs of the same shapes and returns the zero-argument timed call.
+        The default rebuilds with ``_prepare`` on every bind (no reuse).
+        """
+
+        def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            return self._prepare(operation, mode, f, x, v=v, u=u)
+
+        return bind
 
     def _prepare(
         self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
@@ -207,27 +283,94 @@ class Backend:
         return result
 
     # -- one-shot conveniences ---------------------------------------------
-    def run(self, operation: str, f: Callable, x: Any, **kw: Any) -> np.ndarray:
-        return self.to_numpy(self.prepare(operation, f, x, **kw)())
+    def run(
+        self,
+        operation: str,
+        f: Callable,
+        x: Any,
+        *,
+        mode: str | None = None,
+        v: Any = None,
+        u: Any = None,
+        cache: bool = True,
+    ) -> np.ndarray:
+        """``operation`` of f at x as a float64 numpy array, reusing a cached build.
 
-    def primal(self, f: Callable, x: Any) -> np.ndarray:
-        return self.run("primal", f, x)
+        The cache key is (f by identity, operation, mode, x.shape, v.shape,
+        u.shape); inputs are float64 by then, so a float32 or integer x runs
+        the float64 build on its converted values. The LRU keeps ``f`` alive, so
+        its id cannot be reused by another function while the entry exists.
+        ``f`` must be pure: a build may have traced what f closes over (jit,
+        tf.function, torch.compile), so after changing such data call
+        ``clear_cache()`` or pass ``cache=False`` (build afresh, cache nothing).
+        """
+        mode = self._check(operation, mode)
+        x, v, u = self._inputs(operation, x, v, u, copy=False)
+        if not cache:
+            return self._result(self._build(operation, mode, f, x, v, u)(x, v, u, False)(), x)
+        key = (
+            id(f),
+            operation,
+            mode,
+            x.shape,
+            None if v is None else v.shape,
+            None if u is None else u.shape,
+        )
+        entry = self._built.get(key)
+        if entry is not None and entry[0] is f:
+            self._built.move_to_end(key)
+            bind = entry[1]
+        else:
+            bind = self._build(operation, mode, f, x, v, u)
+            self.builds += 1
+            self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
+            while len(self._built) > self.cache_size:
+                self._built.popitem(last=False)
+        return self._result(bind(x, v, u, False)(), x)
 
-    def gradient(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
-        return self.run("gradient", f, x, mode=mode)
+    def _result(self, native: Any, x: np.ndarray) -> np.ndarray:
+        """The call's result as numpy, never a view of the caller's x (f(x) = x)."""
+        out = self.to_numpy(native)
+        return out.copy() if np.may_share_memory(out, x) else out
 
-    def jacobian(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
-        out = self.run("jacobian", f, x, mode=mode)
-        return out.reshape(-1, np.asarray(x).shape[0])
+    def clear_cache(self) -> None:
+        """Forget every cached build (after data f closes over has changed)."""
+        self._built.clear()
 
-    def hessian(self, f: Callable, x: Any, mode: str | None = None) -> np.ndarray:
-        return self.run("hessian", f, x, mode=mode)
+    def cache_info(self) -> dict[str, int]:
+        """``{"entries": cached builds, "builds": made by the conveniences, "size": the cap}``."""
+        return {"entries": len(self._built), "builds": self.builds, "size": self.cache_size}
 
-    def jvp(self, f: Callable, x: Any, v: Any) -> np.ndarray:
-        return self.run("jvp", f, x, v=v)
+    def primal(self, f: Callable, x: Any, *, cache: bool = True) -> np.ndarray:
+        """f(x)."""
+        return self.run("primal", f, x, cache=cache)
 
-    def vjp(self, f: Callable, x: Any, u: Any) -> np.ndarray:
-        return self.run("vjp", f, x, u=u)
+    def gradient(
+        self, f: Callable, x: Any, mode: str | None = None, *, cache: bool = True
+    ) -> np.ndarray:
+        """∇f(x), shape (n,), for scalar f."""
+        return self.run("gradient", f, x, mode=mode, cache=cache)
+
+    def jacobian(
+        self, f: Callable, x: Any, mode: str | None = None, *, cache: bool = True
+    ) -> np.ndarray:
+        """J = ∂f/∂x, shape (m, n) (m = 1 for a scalar f)."""
+        out = self.run("jacobian", f, x, mode=mode, cache=cache)
+        return out.reshape(-1, np.shape(x)[0])
+
+    def hessian(
+        self, f: Callable, x: Any, mode: str | None = None, *, cache: bool = True
+    ) -> np.ndarray:
+        """H = ∂²f/∂x², shape (n, n), for scalar f."""
+        return self.run("hessian", f, x, mode=mode, cache=cache)
+
+    def jvp(self, f: Callable, x: Any, v: Any, *, cache: bool = True) -> np.ndarray:
+        """J v, shape (m,) (0-d for a scalar f)."""
+        return self.run("jvp", f, x, v=v, cache=cache)
+
+    def vjp(self, f: Callable, x: Any, u: Any, *, cache: bool = True) -> np.ndarray:
+        """uᵀ J, shape (n,)."""
+        return self.run("vjp", f, x, u=u, cache=cache)
 
     def passes(self, operation: str, mode: str, n: int, m: int) -> int | None:
         """Primal-equivalent passes the method makes (forward: n, reverse: m), if known."""
@@ -277,5 +420,6 @@ class Backend:
 
         A harness calls it when a case ends; prepared calls hold their own
         inputs and compiled functions, which go when the call object goes.
-        No-op by default.
+        Clears the conveniences' cache; frameworks also drop their own caches.
         """
+        self.clear_cache()

@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from toyad.backends.base import Backend, NativeAnswer, UnknownBackend, UnsupportedOperation
+from toyad.backends.base import (
+    Backend,
+    Bind,
+    NativeAnswer,
+    UnknownBackend,
+    UnsupportedOperation,
+)
 from toyad.backends.namespaces import (
     UNCONNECTED,
     FloatNamespace,
@@ -60,9 +66,7 @@ _INDEPENDENT_WARNING = "Output seems independent of input."
 class AutogradBackend(Backend):
     """HIPS autograd on plain numpy arrays."""
 
-    def _prepare(
-        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
-    ) -> Callable[[], Any]:
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         import autograd
         import autograd.numpy as anp
 
@@ -92,32 +96,37 @@ class AutogradBackend(Backend):
             require_scalar(operation, out_shape)
         unit = unit_vectors(n, np.asarray)  # e_i; never n×n past 64 MiB
 
-        def forward_columns(fun):  # column i = d fun(x + ε e_i)/dε, n forward passes
+        def forward_columns(fun, x):  # column i = d fun(x + ε e_i)/dε, n forward passes
             jvp_at_x = autograd.make_jvp(fun)(x)
             return np.stack([np.reshape(jvp_at_x(unit(i))[1], -1) for i in range(n)], axis=1)
 
-        if operation == "primal":
-            return lambda: primal(x)
-        if operation == "gradient":
-            if mode == "reverse":
-                grad = autograd.grad(scalar)
-                return lambda: grad(x)
-            return lambda: forward_columns(scalar).reshape(n)
-        if operation == "jacobian":
-            if mode == "reverse":
-                jac = autograd.jacobian(vector)
-                return lambda: jac(x)
-            return lambda: forward_columns(vector)
-        if operation == "hessian":
-            if mode == "reverse-over-reverse":
-                hess = autograd.hessian(scalar)
-                return lambda: hess(x)
-            grad = autograd.grad(scalar)
-            return lambda: forward_columns(grad)
-        if operation == "jvp":
-            return lambda: autograd.make_jvp(primal)(x)(v)[1]
-        uc = cotangent_for(u, out_shape)
-        return lambda: autograd.make_vjp(primal)(x)[0](uc)
+        if operation == "vjp":
+            cotangent_for(u, out_shape)  # the shape check, once per build
+        grad = autograd.grad(scalar)
+        jac = autograd.jacobian(vector)
+        hess = autograd.hessian(scalar)
+
+        def bind_to(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            if operation == "primal":
+                return lambda: primal(x)
+            if operation == "gradient":
+                if mode == "reverse":
+                    return lambda: grad(x)
+                return lambda: forward_columns(scalar, x).reshape(n)
+            if operation == "jacobian":
+                if mode == "reverse":
+                    return lambda: jac(x)
+                return lambda: forward_columns(vector, x)
+            if operation == "hessian":
+                if mode == "reverse-over-reverse":
+                    return lambda: hess(x)
+                return lambda: forward_columns(grad, x)
+            if operation == "jvp":
+                return lambda: autograd.make_jvp(primal)(x)(v)[1]
+            uc = u.reshape(out_shape)
+            return lambda: autograd.make_vjp(primal)(x)[0](uc)
+
+        return bind_to
 
     def _strategy(self, operation: str, mode: str) -> str:
         if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
@@ -233,16 +242,13 @@ def _recursion_limit(depth: int) -> Iterator[None]:
 class MicrogradBackend(Backend):
     """micrograd's scalar Value graph, driven through numpy object arrays."""
 
-    def _prepare(
-        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
-    ) -> Callable[[], Any]:
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         from micrograd.engine import Value
 
         n = x.shape[0]
-        data = [float(xi) for xi in x]
         fx = bind(f, MICROGRAD_XP)
 
-        def inputs() -> np.ndarray:  # fresh leaves each call: grads start at 0
+        def leaves(data: list[float]) -> np.ndarray:  # fresh leaves each call: grads at 0
             xs = np.empty(n, dtype=object)
             xs[:] = [Value(d) for d in data]
             return xs
@@ -251,7 +257,7 @@ class MicrogradBackend(Backend):
             return list(np.asarray(fx(xs), dtype=object).reshape(-1))
 
         # the first trace: what micrograd cannot express surfaces here
-        xs0 = inputs()
+        xs0 = leaves(x.tolist())
         try:
             y0 = fx(xs0)
         except _Inexpressible as exc:
@@ -286,9 +292,8 @@ class MicrogradBackend(Backend):
             "output is a plain number, not a micrograd Value: no graph for backward()",
         )
 
-        def primal() -> np.ndarray:
-            ys = outputs(inputs())
-            return np.array([y.data if isinstance(y, Value) else y for y in ys]).reshape(out_shape)
+        if operation == "vjp":
+            cotangent_for(u, out_shape)  # the shape check, once per build
 
         def backward_from(y: Any, xs: np.ndarray) -> np.ndarray:
             if not isinstance(y, Value):
@@ -298,38 +303,48 @@ class MicrogradBackend(Backend):
                 y.backward()
             return np.array([xi.grad for xi in xs], dtype=np.float64)
 
-        def gradient() -> np.ndarray:  # one backward pass
-            xs = inputs()
-            return backward_from(outputs(xs)[0], xs)
+        def bind_to(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            data = x.tolist()
+            if operation == "vjp":
+                weights = u.reshape(-1).tolist()  # shape checked by the build
 
-        def jacobian() -> np.ndarray:  # m backward passes, grads zeroed before each
-            xs = inputs()
-            ys = outputs(xs)
-            nodes = _graph_nodes(ys)
-            rows = []
-            for y in ys:
-                for node in nodes:
-                    node.grad = 0
-                rows.append(backward_from(y, xs))
-            return np.stack(rows)
+            def primal() -> np.ndarray:
+                ys = outputs(leaves(data))
+                values = [y.data if isinstance(y, Value) else y for y in ys]
+                return np.array(values).reshape(out_shape)
 
-        if operation == "primal":
-            return primal
-        if operation == "gradient":
-            return gradient
-        if operation == "jacobian":
-            return jacobian
-        weights = [float(w) for w in cotangent_for(u, out_shape).reshape(-1)]
-        if m == 0:
-            return lambda: np.zeros(n)
+            def gradient() -> np.ndarray:  # one backward pass
+                xs = leaves(data)
+                return backward_from(outputs(xs)[0], xs)
 
-        def vjp() -> np.ndarray:  # u^T J = ∇(Σ u_i y_i), one backward pass
-            xs = inputs()
-            ys = outputs(xs)
-            total = sum((w * y for w, y in zip(weights, ys, strict=True)), start=0.0)
-            return backward_from(total, xs)
+            def jacobian() -> np.ndarray:  # m backward passes, grads zeroed before each
+                xs = leaves(data)
+                ys = outputs(xs)
+                nodes = _graph_nodes(ys)
+                rows = []
+                for y in ys:
+                    for node in nodes:
+                        node.grad = 0
+                    rows.append(backward_from(y, xs))
+                return np.stack(rows)
 
-        return vjp
+            def vjp() -> np.ndarray:  # u^T J = ∇(Σ u_i y_i), one backward pass
+                xs = leaves(data)
+                ys = outputs(xs)
+                total = sum((w * y for w, y in zip(weights, ys, strict=True)), start=0.0)
+                return backward_from(total, xs)
+
+            if operation == "primal":
+                return primal
+            if operation == "gradient":
+                return gradient
+            if operation == "jacobian":
+                return jacobian
+            if m == 0:
+                return lambda: np.zeros(n)
+            return vjp
+
+        return bind_to
 
     def _strategy(self, operation: str, mode: str) -> str:
         return "per-op"  # one Value per scalar operation

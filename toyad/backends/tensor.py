@@ -13,8 +13,9 @@
 ``passes()`` reports the work in primal-equivalent passes (n for forward
 Jacobians and Hessians, m for reverse Jacobians) for both variants: batching
 changes how many Python passes carry that work, not how much arithmetic it is.
-Everything is numpy float64 already, so prepare only binds the problem's
-constants and checks shapes; the timed callable runs the derivative.
+Everything is numpy float64 already, so a build only binds the problem's
+constants and checks shapes (one primal); binding a new x converts nothing;
+the timed callable runs the derivative.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from toyad import tensor as engine
-from toyad.backends.base import Backend, UnknownBackend
+from toyad.backends.base import Backend, Bind, UnknownBackend
 from toyad.backends.namespaces import bind, check_output_shape, cotangent_for, require_scalar
 from toyad.tensor.tensor import Tensor
 
@@ -48,40 +49,44 @@ class TensorBackend(Backend):
 
     batched: bool = True
 
-    def _prepare(
-        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
-    ) -> Callable[[], Any]:
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         fx = bind(f, engine.xp)  # constants -> Tensors once, here
         out_shape = check_output_shape(np.shape(engine.xp.asarray(fx(Tensor(x))).value))
         n = x.shape[0]
         m = int(np.prod(out_shape, dtype=np.int64))
         if operation in ("gradient", "hessian"):
             require_scalar(operation, out_shape)
+        if operation == "vjp":
+            cotangent_for(u, out_shape)  # the shape check, once per build
 
         def scalar(z: Tensor) -> Tensor:  # f as a 0-d output (accepts shape (1,) too)
             y = fx(z)
             return y if out_shape == () else engine.xp.reshape(y, ())
 
-        if operation == "primal":
-            return lambda: fx(Tensor(x)).value
-        if operation == "gradient" and mode == "reverse":
-            gradient = engine.grad(scalar)
-            return lambda: gradient(x)
-        if operation == "gradient":
-            forward = engine.jacfwd if self.batched else engine.jacfwd_loop
-            return lambda: forward(scalar, x)
-        if operation == "jacobian":
-            if mode == "reverse":
-                return lambda: engine.jacrev(fx, x).reshape(m, n)
-            forward = engine.jacfwd if self.batched else engine.jacfwd_loop
-            return lambda: forward(fx, x).reshape(m, n)
-        if operation == "hessian":
-            hessian = engine.hessian if self.batched else engine.hessian_loop
-            return lambda: hessian(scalar, x)
-        if operation == "jvp":
-            return lambda: engine.jvp(fx, x, v)[1]
-        u_shaped = cotangent_for(u, out_shape)  # vjp
-        return lambda: engine.vjp(fx, x, u_shaped)[1]
+        forward = engine.jacfwd if self.batched else engine.jacfwd_loop
+        hessian = engine.hessian if self.batched else engine.hessian_loop
+        gradient = engine.grad(scalar)
+
+        # every input is numpy float64 already: binding converts nothing
+        def bind_to(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            if operation == "primal":
+                return lambda: fx(Tensor(x)).value
+            if operation == "gradient" and mode == "reverse":
+                return lambda: gradient(x)
+            if operation == "gradient":
+                return lambda: forward(scalar, x)
+            if operation == "jacobian":
+                if mode == "reverse":
+                    return lambda: engine.jacrev(fx, x).reshape(m, n)
+                return lambda: forward(fx, x).reshape(m, n)
+            if operation == "hessian":
+                return lambda: hessian(scalar, x)
+            if operation == "jvp":
+                return lambda: engine.jvp(fx, x, v)[1]
+            u_shaped = u.reshape(out_shape)  # vjp
+            return lambda: engine.vjp(fx, x, u_shaped)[1]
+
+        return bind_to
 
     def _strategy(self, operation: str, mode: str) -> str:
         if (operation, mode) == ("jacobian", "reverse"):

@@ -47,7 +47,7 @@ runtime.configure()  # thread counts are read when TF initialises
 import tensorflow as tf  # noqa: E402
 import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-from toyad.backends.base import Backend, InputError, UnknownBackend  # noqa: E402
+from toyad.backends.base import Backend, Bind, InputError, UnknownBackend  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     GRADIENT_CONSTANT,
     UNCONNECTED,
@@ -196,6 +196,11 @@ def _first_call(fx: Callable, xt: Any, consts: dict[str, Any]) -> Any:
         raise
 
 
+def _f64(a: np.ndarray) -> Any:
+    """A float64 numpy array as a TF tensor (a copy: TF owns its buffers)."""
+    return tf.constant(a, dtype=F64)
+
+
 def _traced(fn: Callable, args: tuple, jit_compile: bool) -> Callable:
     """``tf.function`` of fn with the args' fixed float64 signature, traced here."""
     signature = tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, F64), list(args))
@@ -235,9 +240,7 @@ class TensorFlowBackend(Backend):
         work = _traced(tf.identity, (xt,), self.jit_compile)
         return lambda: work(xt)
 
-    def _prepare(
-        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
-    ) -> Callable[[], Any]:
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         n = x.shape[0]
         xt = tf.constant(x, dtype=F64)
         fx, consts = bind_args(f, XP)  # constants -> float64 tensors once, here
@@ -360,7 +363,7 @@ class TensorFlowBackend(Backend):
             g = tape.gradient(y, z, output_gradients=cotangent)
             return _or_zeros(g, (n,), none_from("GradientTape.gradient"))
 
-        args: tuple = (xt, consts)
+        direction = None  # jvp: v; vjp: u reshaped to f's output
         if operation == "primal":
             work = primal
         elif operation == "gradient":
@@ -381,21 +384,26 @@ class TensorFlowBackend(Backend):
             else:
                 work = hessian_forward_over_reverse
         elif operation == "jvp":
-            work, args = jvp, (xt, tf.constant(v, dtype=F64), consts)
+            work, direction = jvp, (lambda v, u: v)
         else:
-            work = vjp
-            args = (xt, tf.constant(cotangent_for(u, out_shape), dtype=F64), consts)
+            cotangent_for(u, out_shape)  # the shape check, once per build
+            work, direction = vjp, (lambda v, u: u.reshape(out_shape))
 
         if compiled:
-            work = _traced(work, args, self.jit_compile)
-        if len(args) == 2:
-            a, c = args
-            call = lambda: work(a, c)  # noqa: E731
-        else:
-            a, b, c = args
-            call = lambda: work(a, b, c)  # noqa: E731
-        call.function = work  # tests read tf.function's tracing count from it
-        return call
+            sample = (xt, consts) if direction is None else (xt, _f64(direction(v, u)), consts)
+            work = _traced(work, sample, self.jit_compile)
+
+        def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            a = _f64(x)
+            if direction is None:
+                call = lambda: work(a, consts)  # noqa: E731
+            else:
+                b = _f64(direction(v, u))
+                call = lambda: work(a, b, consts)  # noqa: E731
+            call.function = work  # tests read tf.function's tracing count from it
+            return call
+
+        return bind
 
     def _to_numpy(self, result: Any) -> np.ndarray:
         return np.asarray(result.numpy() if hasattr(result, "numpy") else result, np.float64)

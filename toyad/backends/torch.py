@@ -52,7 +52,7 @@ import torch.func  # noqa: E402
 
 torch.set_num_threads(int(runtime.settings().get("threads", 1)))
 
-from toyad.backends.base import Backend, UnknownBackend, UnsupportedOperation  # noqa: E402
+from toyad.backends.base import Backend, Bind, UnknownBackend, UnsupportedOperation  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     UNCONNECTED,
     FloatNamespace,
@@ -163,6 +163,12 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float64, copy=True))
 
 
+def _inputs(a: np.ndarray, keep: bool) -> torch.Tensor:
+    """A kept call's private copy; for one call at once, a tensor sharing a's memory
+    (O(1): torch.from_numpy; the AD calls here never write to their input)."""
+    return _tensor(a) if keep else torch.from_numpy(a)
+
+
 def _bound(fx: Callable, consts: dict[str, Any]) -> Callable[[Any], Any]:
     def g(z: Any) -> Any:
         return fx(z, consts)
@@ -190,39 +196,50 @@ class TorchBackend(Backend):
         return lambda: work(xt)
 
     def release(self) -> None:
+        super().release()  # the conveniences' cache holds compiled functions too
         _exit_leaked_dual_level()
         if self.api == "compile":
             torch.compiler.reset()  # dynamo's and inductor's in-memory caches
 
-    def _prepare(
-        self, operation: str, mode: str, f: Callable, x: np.ndarray, *, v: Any, u: Any
-    ) -> Callable[[], Any]:
+    def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         xt = _tensor(x)
         fx, consts = bind_args(f, XP)  # constants -> float64 tensors once, here
         with torch.no_grad():
             out_shape = check_output_shape(tuple(fx(xt, consts).shape))
         if operation in ("gradient", "hessian"):
             require_scalar(operation, out_shape)
-        vt = _tensor(v) if operation == "jvp" else None
-        ut = _tensor(cotangent_for(u, out_shape)) if operation == "vjp" else None
+        if operation == "vjp":
+            cotangent_for(u, out_shape)  # the shape check, once per build
         if self.api == "compile":
-            return self._compile(operation, mode, fx, consts, xt, vt, ut)
+            vt = _tensor(v) if operation == "jvp" else None
+            ut = _tensor(u.reshape(out_shape)) if operation == "vjp" else None
+            return self._compile(operation, mode, fx, consts, xt, vt, ut, out_shape)
         g = _bound(fx, consts)  # eager: the constants ride in the closure
         if operation == "primal":
 
-            def primal():
-                with torch.no_grad():
-                    return g(xt)
+            def bind_primal(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable:
+                xt = _inputs(x, keep)
 
-            return primal
+                def primal():
+                    with torch.no_grad():
+                        return g(xt)
+
+                return primal
+
+            return bind_primal
         build = {"autograd": self._autograd, "forward-ad": self._forward_ad, "func": self._func}
-        return build[self.api](operation, mode, g, xt, out_shape, vt, ut)
+        make_call = build[self.api](operation, mode, g, x.shape[0], out_shape)
+
+        def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            vt = _inputs(v, keep) if operation == "jvp" else None
+            ut = _inputs(u.reshape(out_shape), keep) if operation == "vjp" else None
+            return make_call(_inputs(x, keep), vt, ut)
+
+        return bind
 
     # -- torch.autograd ----------------------------------------------------
-    def _autograd(self, operation, mode, fx, xt, out_shape, vt, ut) -> Callable[[], Any]:
-        n = xt.shape[0]
+    def _autograd(self, operation, mode, fx, n, out_shape) -> Callable[..., Callable[[], Any]]:
         m = int(np.prod(out_shape, dtype=int))
-        xr = xt.detach().clone().requires_grad_(True)
         record = NativeRecorder(self.native_log, operation, UNCONNECTED, "")
 
         def scalar(z):
@@ -231,7 +248,7 @@ class TorchBackend(Backend):
         def vector(z):
             return fx(z).reshape(-1)
 
-        def backward(y, seed, batched, zeros_shape):
+        def backward(y, xr, seed, batched, zeros_shape):
             """torch.autograd.grad; its RuntimeError for an unconnected y -> zeros."""
             try:
                 return torch.autograd.grad(y, xr, grad_outputs=seed, is_grads_batched=batched)[0]
@@ -241,34 +258,38 @@ class TorchBackend(Backend):
                 record(exception_text(exc))
                 return torch.zeros(zeros_shape, dtype=F64)
 
-        if operation == "gradient" and mode == "reverse":
-            return lambda: backward(scalar(xr), None, False, (n,))
-        if operation == "gradient":
-            jac = torch.autograd.functional.jacobian
-            return lambda: jac(scalar, xt, vectorize=True, strategy="forward-mode")
+        jac = torch.autograd.functional.jacobian
         if operation == "jacobian" and mode == "reverse":
             seeds = _tensor(unit_rows(m))
-            return lambda: backward(vector(xr), seeds, True, (m, n))
-        if operation == "jacobian":
-            jac = torch.autograd.functional.jacobian
-            return lambda: jac(vector, xt, vectorize=True, strategy="forward-mode")
-        if operation == "hessian":
-            outer = "reverse-mode" if mode == "reverse-over-reverse" else "forward-mode"
-            hess = torch.autograd.functional.hessian
-            return lambda: hess(scalar, xt, vectorize=True, outer_jacobian_strategy=outer)
-        if operation == "jvp":
-            jvp = torch.autograd.functional.jvp
 
-            def primal(z):
-                return fx(z)
+        def make_call(xt, vt, ut) -> Callable[[], Any]:
+            xr = xt.detach().requires_grad_(True)  # a leaf sharing xt's memory
+            if operation == "gradient" and mode == "reverse":
+                return lambda: backward(scalar(xr), xr, None, False, (n,))
+            if operation == "gradient":
+                return lambda: jac(scalar, xt, vectorize=True, strategy="forward-mode")
+            if operation == "jacobian" and mode == "reverse":
+                return lambda: backward(vector(xr), xr, seeds, True, (m, n))
+            if operation == "jacobian":
+                return lambda: jac(vector, xt, vectorize=True, strategy="forward-mode")
+            if operation == "hessian":
+                outer = "reverse-mode" if mode == "reverse-over-reverse" else "forward-mode"
+                hess = torch.autograd.functional.hessian
+                return lambda: hess(scalar, xt, vectorize=True, outer_jacobian_strategy=outer)
+            if operation == "jvp":
+                jvp = torch.autograd.functional.jvp
 
-            return lambda: jvp(primal, xt, vt)[1]
-        # vjp
-        return lambda: backward(fx(xr), ut, False, (n,))
+                def primal(z):
+                    return fx(z)
+
+                return lambda: jvp(primal, xt, vt)[1]
+            # vjp
+            return lambda: backward(fx(xr), xr, ut, False, (n,))
+
+        return make_call
 
     # -- torch.autograd.forward_ad -------------------------------------------
-    def _forward_ad(self, operation, mode, fx, xt, out_shape, vt, ut) -> Callable[[], Any]:
-        n = xt.shape[0]
+    def _forward_ad(self, operation, mode, fx, n, out_shape) -> Callable[..., Callable[[], Any]]:
         m = int(np.prod(out_shape, dtype=int))
         record = NativeRecorder(
             self.native_log, operation, UNCONNECTED, "None (forward_ad.unpack_dual(y).tangent)"
@@ -282,31 +303,34 @@ class TorchBackend(Backend):
                 return torch.zeros(shape, dtype=F64)
             return t
 
-        if operation == "jvp":
+        unit = unit_vectors(n, torch.from_numpy) if operation != "jvp" else None
 
-            def jvp():
+        def make_call(xt, vt, ut) -> Callable[[], Any]:
+            if operation == "jvp":
+
+                def jvp():
+                    with fwAD.dual_level():
+                        return tangent_of(xt, vt, out_shape)
+
+                return jvp
+
+            def column(i):  # J e_i: one forward pass, in its own dual level (a level
+                # keeps every tangent made in it until it exits: n passes in one level
+                # held O(n) per pass, n² in all)
                 with fwAD.dual_level():
-                    return tangent_of(xt, vt, out_shape)
+                    return tangent_of(xt, unit(i), out_shape).reshape(m)
 
-            return jvp
+            def columns():  # J e_i for i = 1..n: n forward passes
+                return torch.stack([column(i) for i in range(n)], dim=1)
 
-        unit = unit_vectors(n, torch.from_numpy)  # e_i; never n×n past 64 MiB
+            if operation == "gradient":
+                return lambda: columns().reshape(n)
+            return columns  # jacobian (m, n)
 
-        def column(i):  # J e_i: one forward pass, in its own dual level (a level
-            # keeps every tangent made in it until it exits: n passes in one level
-            # held O(n) per pass, n² in all)
-            with fwAD.dual_level():
-                return tangent_of(xt, unit(i), out_shape).reshape(m)
-
-        def columns():  # J e_i for i = 1..n: n forward passes
-            return torch.stack([column(i) for i in range(n)], dim=1)
-
-        if operation == "gradient":
-            return lambda: columns().reshape(n)
-        return columns  # jacobian (m, n)
+        return make_call
 
     # -- torch.func -------------------------------------------------------------
-    def _func(self, operation, mode, fx, xt, out_shape, vt, ut) -> Callable[[], Any]:
+    def _func(self, operation, mode, fx, n, out_shape) -> Callable[..., Callable[[], Any]]:
         def primal(z):
             return fx(z)
 
@@ -317,6 +341,7 @@ class TorchBackend(Backend):
             return fx(z).reshape(-1)
 
         tf_ = torch.func
+        work = None
         if operation == "gradient":
             work = tf_.grad(scalar) if mode == "reverse" else tf_.jacfwd(scalar)
         elif operation == "jacobian":
@@ -326,14 +351,18 @@ class TorchBackend(Backend):
                 work = tf_.hessian(scalar)
             else:
                 work = tf_.jacrev(tf_.jacrev(scalar))
-        elif operation == "jvp":
-            return lambda: tf_.jvp(primal, (xt,), (vt,))[1]
-        else:  # vjp
-            return lambda: tf_.vjp(primal, xt)[1](ut)[0]
-        return lambda: work(xt)
+
+        def make_call(xt, vt, ut) -> Callable[[], Any]:
+            if operation == "jvp":
+                return lambda: tf_.jvp(primal, (xt,), (vt,))[1]
+            if operation == "vjp":
+                return lambda: tf_.vjp(primal, xt)[1](ut)[0]
+            return lambda: work(xt)
+
+        return make_call
 
     # -- torch.compile around torch.func ------------------------------------------
-    def _compile(self, operation, mode, fx, consts, xt, vt, ut) -> Callable[[], Any]:
+    def _compile(self, operation, mode, fx, consts, xt, vt, ut, out_shape) -> Bind:
         """The torch.func transform of f(z, c), compiled outside the transform (as the
         PyTorch docs advise); constants c are inputs of the compiled graph."""
 
@@ -384,21 +413,24 @@ class TorchBackend(Backend):
                 mode,
                 f"torch.compile fails where torch.func runs: {exception_text(exc)}",
             ) from None
-        if len(args) == 2:
-            a, c = args
+
+        def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
+            a = _inputs(x, keep)
             if operation == "primal":
 
                 def call():
                     with torch.no_grad():
-                        return compiled(a, c)
+                        return compiled(a, consts)
 
+            elif operation in ("jvp", "vjp"):
+                b = _inputs(v if operation == "jvp" else u.reshape(out_shape), keep)
+                call = lambda: compiled(a, b, consts)  # noqa: E731
             else:
-                call = lambda: compiled(a, c)  # noqa: E731
-        else:
-            a, b, c = args
-            call = lambda: compiled(a, b, c)  # noqa: E731
-        call.function = compiled
-        return call
+                call = lambda: compiled(a, consts)  # noqa: E731
+            call.function = compiled
+            return call
+
+        return bind
 
     def _to_numpy(self, result: Any) -> np.ndarray:
         if isinstance(result, torch.Tensor):

@@ -14,7 +14,9 @@ its own numbers:
   since its cost is the number of *paths* in the graph.
 
 The timed call includes building the graph (operator overloading is how these
-engines trace); ``prepare`` only converts inputs.
+engines trace); ``prepare`` only converts inputs (and ``reverse-recursive``
+checks its cost once per build), so the conveniences rebuild each call at no
+extra cost beyond that conversion.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from toyad import dual, graph, numeric, reverse, symbolic
-from toyad.backends.base import Backend, TooExpensive, UnsupportedOperation
+from toyad.backends.base import Backend, Bind, TooExpensive, UnsupportedOperation
 
 Prepared = Callable[[], np.ndarray]
 
@@ -237,14 +239,21 @@ class ReverseBackend(Backend):
     max_depth: int = 20_000
     _limits: dict = field(default_factory=dict, repr=False)
 
-    def _prepare(self, operation, mode, f, x, *, v, u) -> Prepared:
-        def build() -> tuple[list[reverse.Var], list[Any], bool]:
-            variables = [reverse.Var(f"x{i}", xi) for i, xi in enumerate(x.tolist())]
-            values, scalar = _elements(f(np, _objects(variables)))
-            return variables, values, scalar
-
+    def _build(self, operation, mode, f, x, v, u) -> Bind:
+        """The recursive pass's cost check runs once per build (on the sample x);
+        each bind then records a fresh graph in its timed call, as ``_prepare`` does."""
         if self.recursive:
-            self._check_recursion_cost(operation, build)
+            self._check_recursion_cost(operation, lambda: _record(f, x))
+
+        def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Prepared:
+            return self._calls(operation, mode, f, x, v=v, u=u)
+
+        return bind
+
+    def _calls(self, operation, mode, f, x, *, v, u) -> Prepared:
+        def build() -> tuple[list[reverse.Var], list[Any], bool]:
+            return _record(f, x)
+
         if operation == "primal":
 
             def primal() -> np.ndarray:
@@ -338,6 +347,13 @@ class ReverseBackend(Backend):
         if operation == "hessian":
             return n
         return super().passes(operation, mode, n, m)
+
+
+def _record(f: Callable, x: np.ndarray) -> tuple[list[reverse.Var], list[Any], bool]:
+    """f's graph at x on fresh reverse.Vars: (inputs, outputs, whether f was scalar)."""
+    variables = [reverse.Var(f"x{i}", xi) for i, xi in enumerate(x.tolist())]
+    values, scalar = _elements(f(np, _objects(variables)))
+    return variables, values, scalar
 
 
 def _vjp(variables: list[reverse.Var], outs: list[Any], seeds: list[float]) -> list[float]:

@@ -47,6 +47,7 @@ FLOAT_COLUMNS = (
     "empty_call_s",
     "ratio_net",
     "wall_s",
+    "ratio",
 )
 TEXT_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
 
@@ -238,6 +239,32 @@ def cases_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     for col in TEXT_COLUMNS:
         frame[col] = frame[col].map(_text).astype(object)
     frame["status"] = frame["status"].replace("", "unknown")
+    return derive_ratios(frame)
+
+
+def derive_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``ratio`` / ``ratio_of`` where the suites leave them to the report.
+
+    tensor-speed at n = 10⁶: each implementation's median ÷ numpy by hand's
+    (the ``analytic`` row); per-op gradients: each engine's median ÷
+    micrograd's on the same chain with the collector in the same state.
+    Rows that already carry a ratio (the convenience suite's) keep it.
+    """
+    ok = frame["status"].eq("ok") & frame["median_s"].gt(0)
+    speed = ok & frame["suite"].eq("tensor-speed") & frame["problem"].eq("elementwise_1e6")
+    numpy_rows = frame[speed & frame["backend"].eq("analytic")]
+    if not numpy_rows.empty:
+        floor = float(numpy_rows["median_s"].median())
+        rows = speed & ~frame["backend"].eq("analytic") & frame["ratio"].isna()
+        frame.loc[rows, "ratio"] = frame.loc[rows, "median_s"] / floor
+        frame.loc[rows, "ratio_of"] = "÷ numpy by hand"
+    per_op = ok & frame["suite"].eq("per-op") & frame["operation"].eq("gradient")
+    micro = frame[per_op & frame["backend"].eq("micrograd")]
+    for _, ref in micro.iterrows():
+        same = per_op & frame["gc"].eq(ref["gc"]) & frame["ops"].eq(ref["ops"])
+        rows = same & ~frame["backend"].eq("micrograd") & frame["ratio"].isna()
+        frame.loc[rows, "ratio"] = frame.loc[rows, "median_s"] / float(ref["median_s"])
+        frame.loc[rows, "ratio_of"] = "÷ micrograd (same chain, same gc)"
     return frame
 
 

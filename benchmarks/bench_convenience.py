@@ -1,0 +1,121 @@
+"""The call a user writes first, ``backends.get(name).gradient(f, x)``, beside the
+prepared call the other suites time (suite "convenience").
+
+For each backend and n in (10, 10⁵), the gradient of
+``sum(tanh(x) exp(-x²) + sin(x)²)`` in the backend's default mode two ways:
+
+- ``call = "prepared"``: ``b.prepare("gradient", f, x)()``, the harness's timed call
+  (the framework's native result; no conversion to numpy);
+- ``call = "convenience"``: ``b.gradient(f, x)`` on a fresh float64 x each round,
+  the first call (the build: trace, jit, compile) made untimed beforehand; it
+  returns numpy, so it includes the input and result conversions.
+
+The convenience row carries ``ratio`` = its median ÷ the prepared median
+(measured just before in the same process) and ``ratio_of`` naming that. The
+target is ≤ 1.2. Every result is checked against the closed-form gradient
+(finite differences to 1e-5).
+At n = 10⁵ only backends whose gradient is one vectorised reverse pass run
+(a per-op toy or a forward loop would take seconds per call).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toyad import backends, runtime
+
+runtime.configure()
+
+SIZES = (10, 100_000)
+# backends whose default gradient is not one reverse pass (or not in numpy's
+# vocabulary): n = 10 only
+SMALL_ONLY = {
+    "numeric-forward",
+    "numeric-central",
+    "numeric-richardson",
+    "numeric-complex",
+    "symbolic",
+    "dual",
+    "reverse",
+    "reverse-recursive",
+    "torch-forward-ad",
+    "micrograd",
+}
+SKIP = {"analytic": "differentiates nothing: needs a toyad.problems function"}
+_prepared_medians: dict[tuple[str, int], float] = {}
+
+
+def f_mix(xp, x):
+    return xp.sum(xp.tanh(x) * xp.exp(-(x**2)) + xp.sin(x) ** 2)
+
+
+def grad_mix(x: np.ndarray) -> np.ndarray:
+    """(1 - t²) e - 2x t e + 2 sin x cos x, t = tanh x, e = exp(-x²)."""
+    t, e = np.tanh(x), np.exp(-x * x)
+    return (1 - t * t) * e - 2 * x * t * e + 2 * np.sin(x) * np.cos(x)
+
+
+def _cases() -> list[tuple[str, int, str]]:
+    names = [b for b in backends.available() if b not in SKIP]
+    return [
+        (name, n, call)
+        for n in SIZES
+        for name in names
+        if n <= 10 or name not in SMALL_ONLY
+        for call in ("prepared", "convenience")  # prepared first: the ratio needs it
+    ]
+
+
+def _median(benchmark) -> float | None:
+    stats = getattr(benchmark, "stats", None)
+    return None if stats is None else stats.stats.median
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "call"), _cases(), ids=[f"{b}-n{n}-{c}" for b, n, c in _cases()]
+)
+def test_convenience_over_prepared(benchmark, name: str, n: int, call: str) -> None:
+    b = backends.get(name)
+    b.release()  # neither kind of call finds the other's build
+    x = np.random.default_rng(n).uniform(-2.0, 2.0, n)
+    want = grad_mix(x)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if name.startswith("numeric-") else {"rtol": 1e-10}
+    try:
+        b.gradient(f_mix, x)  # the build (untimed), and whether the backend can
+    except backends.UnsupportedOperation as exc:
+        pytest.skip(str(exc))
+    mode = b.default_mode("gradient")
+    benchmark.group = f"convenience: gradient of sum(tanh(x)exp(-x^2) + sin(x)^2) n={n}"
+    benchmark.extra_info.update(
+        suite="convenience",
+        backend=name,
+        family=b.family,
+        variant=b.variant,
+        problem="elementwise",
+        operation="gradient",
+        mode=mode,
+        n=n,
+        m=1,
+        call=call,
+        strategy=b.strategy("gradient", mode),
+    )
+    if call == "prepared":
+        prepared = b.prepare("gradient", f_mix, x)
+        np.testing.assert_allclose(b.to_numpy(prepared()), want, **tol)
+        benchmark(prepared)
+    else:
+        got = b.gradient(f_mix, x)
+        np.testing.assert_allclose(got, want, **tol)
+        builds = b.builds
+        benchmark(b.gradient, f_mix, x)
+        assert b.builds == builds, "a repeated convenience call built again"
+    b.release()
+    median = _median(benchmark)
+    if median is None:
+        return
+    if call == "prepared":
+        _prepared_medians[(name, n)] = median
+    elif (name, n) in _prepared_medians:
+        benchmark.extra_info["ratio"] = median / _prepared_medians[(name, n)]
+        benchmark.extra_info["ratio_of"] = "convenience ÷ prepared"
