@@ -127,3 +127,21 @@ def test_passes_record_forward_n_and_reverse_m():
     assert backends.get("dual").passes("jacobian", "forward", 64, 1) == 64
     assert backends.get("reverse").passes("jacobian", "reverse", 64, 1) == 1
     assert backends.get("numeric-central").passes("gradient", "forward", 10, 1) == 20
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["reverse", "reverse-recursive", "dual", "symbolic", "numeric-central", "numeric-complex"],
+)
+def test_toy_gradient_of_a_vector_valued_f_is_an_error_not_a_row(name: str) -> None:
+    # It used to return the first Jacobian row (or the whole Jacobian flattened):
+    # a silently wrong number. A one-element output is still a scalar.
+    from toyad.backends import InputError
+
+    b = backends.get(name)
+    with pytest.raises(InputError, match=r"gradient needs a scalar-valued f.*shape \(2,\)"):
+        b.gradient(lambda xp, x: x * x, np.array([1.0, 2.0]))
+    np.testing.assert_allclose(b.gradient(lambda xp, x: x * x, np.array([3.0])), [6.0])
+    np.testing.assert_allclose(
+        b.gradient(lambda xp, x: xp.sum(x * x), np.array([1.0, 2.0])), [2.0, 4.0]
+    )

@@ -323,9 +323,12 @@ class Backend:
         else:
             bind = self._build(operation, mode, f, x, v, u)
             self.builds += 1
+            # called before it is kept: a build whose first call fails is not cached
+            out = self._result(bind(x, v, u, False)(), x)
             self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
             while len(self._built) > self.cache_size:
                 self._built.popitem(last=False)
+            return out
         return self._result(bind(x, v, u, False)(), x)
 
     def _result(self, native: Any, x: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 
 from toyad import dual, graph, numeric, reverse, symbolic
 from toyad.backends.base import Backend, Bind, TooExpensive, UnsupportedOperation
+from toyad.backends.namespaces import require_scalar
 
 Prepared = Callable[[], np.ndarray]
 
@@ -68,9 +69,11 @@ class NumericBackend(Backend):
         method = self.method
         if operation == "primal":
             return lambda: g(x).astype(np.float64)
-        if operation in ("gradient", "jacobian"):
-            fn = numeric.gradient if operation == "gradient" else numeric.jacobian
-            return lambda: fn(g, x, method=method)
+        if operation == "gradient":
+            require_scalar(operation, g(x).shape)  # else numeric.gradient mixes the outputs
+            return lambda: numeric.gradient(g, x, method=method)
+        if operation == "jacobian":
+            return lambda: numeric.jacobian(g, x, method=method)
         if operation == "hessian":
             return lambda: numeric.hessian(g, x, method=method)
         if operation == "jvp":  # d/dt f(x + t v) at t = 0, the step scaled to x and v
@@ -116,9 +119,16 @@ class DualBackend(Backend):
                 return _shape_output([_value(y) for y in values], scalar)
 
             return primal
-        if operation in ("gradient", "jacobian"):
-            shape = (-1,) if operation == "gradient" else (-1, len(x))
-            return lambda: _as_float(dual.jacobian(g, xs)).reshape(shape)
+        if operation == "gradient":
+
+            def gradient() -> np.ndarray:
+                jac = _as_float(dual.jacobian(g, xs))
+                require_scalar(operation, jac.shape[:-1] if jac.ndim > 1 else ())
+                return jac.reshape(-1)
+
+            return gradient
+        if operation == "jacobian":
+            return lambda: _as_float(dual.jacobian(g, xs)).reshape(-1, len(x))
         if operation == "jvp":
             vs = _objects(v.tolist())
 
@@ -192,7 +202,9 @@ class SymbolicBackend(Backend):
         if operation in ("gradient", "jacobian"):
 
             def jacobian() -> np.ndarray:
-                variables, outs, _ = build()
+                variables, outs, scalar = build()
+                if operation == "gradient":
+                    require_scalar(operation, () if scalar else (len(outs),))
                 columns = [symbolic.derivatives(outs, var) for var in variables]  # n sweeps
                 flat = symbolic.evaluate_all(e for col in columns for e in col)
                 jac = np.array(flat, dtype=np.float64).reshape(n, len(outs)).T
@@ -264,7 +276,9 @@ class ReverseBackend(Backend):
         if operation in ("gradient", "jacobian"):
 
             def jacobian() -> np.ndarray:
-                variables, outs, _ = build()
+                variables, outs, scalar = build()
+                if operation == "gradient":
+                    require_scalar(operation, () if scalar else (len(outs),))
                 if self.recursive:  # the notebook's pass starts from one output at a time
                     rows = [self._gradients(y, variables) for y in outs]
                 else:  # row i = e_iᵀ J: a backward pass over the whole graph per output

@@ -77,6 +77,8 @@ MATCH_KEYS = (
     "step",
     "checkpoint",
     "gc",
+    "call",
+    "preset",
 )
 TIME_THRESHOLD = 0.10  # fallback-iqr (runs without samples): the rule before samples
 ALPHA = 0.001  # rank test: per-case two-sided significance level
