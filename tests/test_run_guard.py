@@ -285,3 +285,29 @@ def test_a_timed_run_lets_the_backends_take_turns_within_a_suite():
     for backend in ("reverse", "tensor"):  # each backend's own order is kept
         mine = [i for i in ids if f"[{backend}-" in i]
         assert mine == [i for i in plain_ids if f"[{backend}-" in i]
+
+
+def test_a_timed_run_runs_the_small_suites_first_and_accuracy_last():
+    # The run budget cuts the tails of the last suites: those are the elastic ones
+    # (scaling, workloads, accuracy), never the small fixed suites.
+    args = [
+        "benchmarks/bench_accuracy.py",
+        "benchmarks/bench_scaling.py",
+        "benchmarks/bench_semantics.py",
+        "--collect-only",
+        "--backends",
+        "reverse",
+        "--problems",
+        "rosenbrock,dense_tanh",
+    ]
+    timed = _pytest(*args, "--benchmark-only")
+    files = [line.split("::")[0] for line in timed.stdout.splitlines() if "::" in line]
+    order = list(dict.fromkeys(files))
+    assert order == [
+        "benchmarks/bench_semantics.py",
+        "benchmarks/bench_scaling.py",
+        "benchmarks/bench_accuracy.py",
+    ], order
+    plain = _pytest(*args, "--benchmark-disable")  # the test command: collected order
+    plain_files = [line.split("::")[0] for line in plain.stdout.splitlines() if "::" in line]
+    assert list(dict.fromkeys(plain_files))[0] == "benchmarks/bench_accuracy.py"

@@ -206,6 +206,9 @@ def _family_of_missing(name: str) -> str:
 INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
+# A suite's share of the run budget: its item count x its weight, about the seconds
+# an item takes relative to a catalog case (~0.15 s; measured per suite in a quick
+# run from the journal's at_s). Per suite, not per case: a cut takes a suite's tail.
 SUITE_WEIGHT = {
     "accuracy": 0.5,  # mostly quick checks and unsupported cases
     # the forward/reverse tradeoff of every backend: its edges must be reached (with the
@@ -213,7 +216,9 @@ SUITE_WEIGHT = {
     "scaling": 2.5,
     "memory": 8.0,
     "scalar-engines": 4.0,
-    "tensor-speed": 4.0,
+    "tensor-speed": 8.0,  # n = 10^6 arrays, pytest-benchmark's own calibration
+    "convenience": 6.0,  # two calibrated benchmarks and a build per backend and size
+    "overhead": 2.0,
     "semantics": 1.0,
     "workloads": 4.0,  # GradBench's sizes: tracing and compiling per case
     "nested": 20.0,  # a whole gradient descent per case

@@ -233,7 +233,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
     if h.timing:
-        items[:] = interleave_backends(items)
+        items[:] = interleave_backends(in_run_order(items))
         _cap_plain_benchmarks(config, h, items)
     if not h.resumed:
         return
@@ -247,6 +247,39 @@ def spec_of(item: pytest.Item) -> CaseSpec | None:
     """The harness case an item runs (its CaseSpec parameter), if any."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+
+
+# A timed run's suites, in the order they run: the small fixed suites first, then the
+# elastic ones, whose tails a run budget cuts (scaling, the heart of the report, before
+# workloads; accuracy last: the test command checks every accuracy case anyway).
+# Suites not named here run between the two groups, in their collected order.
+RUN_ORDER_FIRST = (
+    "semantics",
+    "per-op",
+    "scalar-engines",
+    "tensor-speed",
+    "convenience",
+    "nested",
+    "memory",
+    "hessians",
+    "overhead",
+    "step-sweep",
+)
+RUN_ORDER_LAST = ("scaling", "workloads", "accuracy")
+
+
+def in_run_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Items grouped by suite in RUN_ORDER_FIRST, others, RUN_ORDER_LAST order (stable)."""
+
+    def rank(item: pytest.Item) -> int:
+        suite = suite_of(item)
+        if suite in RUN_ORDER_FIRST:
+            return RUN_ORDER_FIRST.index(suite)
+        if suite in RUN_ORDER_LAST:
+            return len(RUN_ORDER_FIRST) + 1 + RUN_ORDER_LAST.index(suite)
+        return len(RUN_ORDER_FIRST)
+
+    return sorted(items, key=rank)
 
 
 def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:

@@ -91,6 +91,8 @@ def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[Ca
     sizes = dict(h.profile.accuracy_n)
     chosen = h.problems() if problems is None else list(problems)
     scoped = scoped_out(h)
+    if scoped and problems is None and h.profile.accuracy_problems and not h.problem_patterns:
+        chosen = [p for p in chosen if p.name in h.profile.accuracy_problems]
     for entry in h.entries():
         if entry.name in h.profile.compile_heavy and scoped:
             continue  # this profile times compile-per-case backends in the overhead suite
