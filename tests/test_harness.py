@@ -543,3 +543,41 @@ def test_a_transposed_jacobian_is_wrong_even_where_sizes_agree():
     with pytest.raises(pytest.fail.Exception, match="shape"):
         h.run_case(FakeBenchmark(), spec(n=4, m=1))  # the 1 x 4 cell used to pass
     assert h.records[-1]["status"] == "wrong"
+
+
+def test_run_budget_keeps_a_pool_for_the_elastic_suites(monkeypatch):
+    # The small fixed suites (run first) share FIXED_SUITES_SHARE of the budget; the
+    # elastic suites (scaling, workloads, accuracy) share what is left when they start.
+    h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
+    h.run_budget_override = 100.0
+    h.plan_budget({"semantics": 10, "memory": 10, "scaling": 10, "accuracy": 10})
+    clock = {"now": 0.0}
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: h.start_clock + clock["now"])
+    fixed_pool = 100.0 * harness.FIXED_SUITES_SHARE
+    w = {s: 10 * harness.SUITE_WEIGHT.get(s, 1.0) for s in ("semantics", "memory")}
+    assert h.budget_spent("semantics") == ""
+    semantics_end = fixed_pool * w["semantics"] / (w["semantics"] + w["memory"])
+    clock["now"] = semantics_end + 0.01
+    assert "run budget" in h.budget_spent("semantics")  # its share is spent
+    assert h.budget_spent("memory") == ""  # memory gets the rest of the fixed pool
+    clock["now"] = fixed_pool + 0.01
+    assert "run budget" in h.budget_spent("memory")
+    assert h.budget_spent("scaling") == ""  # the elastic pool is untouched
+    ws, wa = (10 * harness.SUITE_WEIGHT.get(s, 1.0) for s in ("scaling", "accuracy"))
+    scaling_end = clock["now"] + (100.0 - clock["now"]) * ws / (ws + wa)
+    clock["now"] = scaling_end - 0.01
+    assert h.budget_spent("scaling") == ""
+    clock["now"] = scaling_end + 0.01
+    assert "run budget" in h.budget_spent("scaling")
+    assert h.budget_spent("accuracy") == ""
+    clock["now"] = 100.01
+    assert "run budget" in h.budget_spent("accuracy")
+
+
+def test_run_budget_of_fixed_suites_alone_is_the_whole_budget(monkeypatch):
+    h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
+    h.run_budget_override = 100.0
+    h.plan_budget({"semantics": 10})
+    clock = {"now": 90.0}
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: h.start_clock + clock["now"])
+    assert h.budget_spent("semantics") == ""  # no elastic suite to keep a pool for

@@ -206,6 +206,13 @@ def _family_of_missing(name: str) -> str:
 INSTANCE_CACHE_BYTES = 64 << 20
 # Relative cost of one item per suite, for sharing the run budget (memory cases
 # run in worker processes at several sizes; per-op cases time long chains).
+# The suites a run budget may cut short: with the backends taking turns, a cut takes
+# every backend's largest sizes (scaling), last workloads or last problems (accuracy).
+# A timed run runs them last; the others (small, fixed: a ratio needs all its rows)
+# run first and share FIXED_SUITES_SHARE of the budget.
+ELASTIC_SUITES = ("scaling", "workloads", "accuracy")
+FIXED_SUITES_SHARE = 0.45
+
 # A suite's share of the run budget: its item count x its weight, about the seconds
 # an item takes relative to a catalog case (~0.15 s; measured per suite in a quick
 # run from the journal's at_s). Per suite, not per case: a cut takes a suite's tail.
@@ -388,10 +395,22 @@ class Harness:
         weights = getattr(self, "_suite_weight", {})
         deadlines = getattr(self, "_suite_deadline", {})
         if suite not in deadlines:
-            waiting = [s for s in weights if s not in deadlines and s != suite]
+            # two pools: the small fixed suites (run first) share FIXED_SUITES_SHARE of
+            # the budget when elastic suites follow them; the elastic ones, whose tails
+            # a cut only shortens, share whatever is left
+            elastic = suite in ELASTIC_SUITES
+            has_elastic = any(s in ELASTIC_SUITES for s in weights)
+            pool_end = self.run_budget_s
+            if has_elastic and not elastic:
+                pool_end *= FIXED_SUITES_SHARE
+            waiting = [
+                s
+                for s in weights
+                if s not in deadlines and s != suite and (elastic or s not in ELASTIC_SUITES)
+            ]
             mine = weights.get(suite, 1.0)
             share = mine / (mine + sum(weights[s] for s in waiting))
-            deadlines[suite] = elapsed + max(0.0, self.run_budget_s - elapsed) * share
+            deadlines[suite] = elapsed + max(0.0, pool_end - elapsed) * share
             self._suite_deadline = deadlines
         deadline = deadlines[suite]
         if elapsed < deadline:
