@@ -57,8 +57,18 @@ def grad_mix(x: np.ndarray) -> np.ndarray:
     return (1 - t * t) * e - 2 * x * t * e + 2 * np.sin(x) * np.cos(x)
 
 
-def _cases() -> list[tuple[str, int, str]]:
-    names = [b for b in backends.available() if b not in SKIP]
+def _cases(config: pytest.Config) -> list[tuple[str, int, str]]:
+    """(backend, n, call) for the backends --backends selects; a timed quick run leaves
+    the compile-per-case backends to the test command and the full profile (a compile
+    costs seconds, four per backend here), as it does in the other suites."""
+    from toyad.bench.harness import harness_of
+    from toyad.bench.suites import scoped_out
+
+    h = harness_of(config)
+    available = set(backends.available())
+    names = [b for b in h.backend_names if b in available and b not in SKIP]
+    if scoped_out(h):
+        names = [b for b in names if b not in h.profile.compile_heavy]
     return [
         (name, n, call)
         for n in SIZES
@@ -68,14 +78,18 @@ def _cases() -> list[tuple[str, int, str]]:
     ]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.name == "test_convenience_over_prepared":
+        cases = _cases(metafunc.config)
+        ids = [f"{b}-n{n}-{c}" for b, n, c in cases]
+        metafunc.parametrize(("name", "n", "call"), cases, ids=ids)
+
+
 def _median(benchmark) -> float | None:
     stats = getattr(benchmark, "stats", None)
     return None if stats is None else stats.stats.median
 
 
-@pytest.mark.parametrize(
-    ("name", "n", "call"), _cases(), ids=[f"{b}-n{n}-{c}" for b, n, c in _cases()]
-)
 def test_convenience_over_prepared(benchmark, name: str, n: int, call: str) -> None:
     b = backends.get(name)
     b.release()  # neither kind of call finds the other's build
