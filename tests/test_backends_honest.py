@@ -130,7 +130,9 @@ def _tf_contract_cases() -> list[tuple[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize(("label", "fn"), _tf_contract_cases(), ids=lambda c: str(c))
+@pytest.mark.parametrize(
+    ("label", "fn"), _tf_contract_cases(), ids=[label for label, _ in _tf_contract_cases()]
+)
 def test_tf_namespace_follows_numpy(label: str, fn: Any) -> None:
     needs("tf-eager")
     from toyad.backends.tensorflow import XP
