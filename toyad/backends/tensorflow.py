@@ -306,7 +306,7 @@ class TensorFlowBackend(Backend):
             batches = -(-n // rows)
 
             def body(i, parts):
-                idx = tf.range(i * rows, (i + 1) * rows)
+                idx = i * rows + tf.range(rows)  # a static shape: XLA needs one
                 batch = tf.one_hot(idx, n, dtype=F64)  # rows past n are zero
                 out = tf.vectorized_map(lambda tangent: fn(z, tangent, c), batch)
                 return i + 1, parts.write(i, out)

@@ -12,7 +12,14 @@ TINY = np.finfo(np.float64).tiny
 SEED = 0
 
 # Per-problem relaxations of EXACT_TOLERANCE: (problem, operation) -> (tolerance, reason).
-PROBLEM_TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {}
+PROBLEM_TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {
+    ("lse", "gradient"): (
+        1e-11,
+        "GradBench's lse at n = 2500: the softmax's normaliser sums 2,500 terms, in a "
+        "different order in each engine (a scalar toy adds them one by one, numpy "
+        "pairwise); rounding grows ~n·eps: 1.4e-12 and 2.2e-12 measured (the toys)",
+    ),
+}
 
 
 class ShapeMismatch(ValueError):
