@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from toyad import backends, runtime
+from toyad.bench.measure import ratio_to_baseline
 
 runtime.configure()
 
@@ -88,11 +89,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("name", "n", "call"), cases, ids=ids)
 
 
-def _median(benchmark) -> float | None:
-    stats = getattr(benchmark, "stats", None)
-    return None if stats is None else stats.stats.median
-
-
 def test_convenience_over_prepared(benchmark, name: str, n: int, call: str) -> None:
     b = backends.get(name)
     b.release()  # neither kind of call finds the other's build
@@ -129,11 +125,7 @@ def test_convenience_over_prepared(benchmark, name: str, n: int, call: str) -> N
         benchmark(b.gradient, f_mix, x)
         assert b.builds == builds, "a repeated convenience call built again"
     b.release()
-    median = _median(benchmark)
-    if median is None:
-        return
-    if call == "prepared":
-        _prepared_medians[(name, n)] = median
-    elif (name, n) in _prepared_medians:
-        benchmark.extra_info["ratio"] = median / _prepared_medians[(name, n)]
+    ratio = ratio_to_baseline(benchmark, _prepared_medians, (name, n), baseline=call == "prepared")
+    if ratio is not None:
+        benchmark.extra_info["ratio"] = ratio
         benchmark.extra_info["ratio_of"] = "convenience ÷ prepared"

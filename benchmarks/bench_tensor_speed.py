@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from toyad import problems, runtime
+from toyad.bench.measure import ratio_to_baseline
 from toyad.tensor import Tensor, grad, xp
 
 runtime.configure()  # one thread for numpy/BLAS and torch, before torch loads
@@ -122,11 +123,6 @@ QUICK_MAX_N = 1_000  # the quick profile (the default) stops the ratio cases her
 _primal_medians: dict[tuple[str, int], float] = {}
 
 
-def _median(benchmark) -> float | None:
-    stats = getattr(benchmark, "stats", None)
-    return None if stats is None else stats.stats.median
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "problem_name" in metafunc.fixturenames:
         quick = metafunc.config.getoption("profile", "quick") == "quick"
@@ -162,10 +158,7 @@ def test_gradient_over_primal(benchmark, problem_name, n, operation) -> None:
         m=1,
     )
     benchmark(work)
-    median = _median(benchmark)
-    if median is None:
-        return
-    if operation == "primal":
-        _primal_medians[(problem_name, n)] = median
-    elif (problem_name, n) in _primal_medians:
-        benchmark.extra_info["ratio_to_primal"] = median / _primal_medians[(problem_name, n)]
+    key = (problem_name, n)
+    ratio = ratio_to_baseline(benchmark, _primal_medians, key, baseline=operation == "primal")
+    if ratio is not None:
+        benchmark.extra_info["ratio_to_primal"] = ratio

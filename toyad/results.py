@@ -75,6 +75,24 @@ CASE_COLUMNS = (
     "ratio_of",  # convenience ÷ prepared | tensor ÷ numpy by hand | micrograd ÷ engine
 )
 
+# The fields that tell one case from another within a run (compare matches runs on
+# them; merge adds the nodeid, since a test item may record several rows).
+CASE_IDENTITY = (
+    "suite",
+    "backend",
+    "problem",
+    "operation",
+    "mode",
+    "n",
+    "m",
+    "preset",
+    "step",
+    "checkpoint",
+    "gc",
+    "memory_method",
+    "call",
+)
+
 # Per-case fields kept in the run JSON (and journal) but not in results.csv.
 EXTRA_CASE_FIELDS = ("samples_s",)  # per-round seconds of the timed rounds
 

@@ -319,17 +319,15 @@ class Backend:
         entry = self._built.get(key)
         if entry is not None and entry[0] is f:
             self._built.move_to_end(key)
-            bind = entry[1]
-        else:
-            bind = self._build(operation, mode, f, x, v, u)
-            self.builds += 1
-            # called before it is kept: a build whose first call fails is not cached
-            out = self._result(bind(x, v, u, False)(), x)
-            self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
-            while len(self._built) > self.cache_size:
-                self._built.popitem(last=False)
-            return out
-        return self._result(bind(x, v, u, False)(), x)
+            return self._result(entry[1](x, v, u, False)(), x)
+        bind = self._build(operation, mode, f, x, v, u)
+        self.builds += 1
+        # called before it is kept: a build whose first call fails is not cached
+        out = self._result(bind(x, v, u, False)(), x)
+        self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
+        while len(self._built) > self.cache_size:
+            self._built.popitem(last=False)
+        return out
 
     def _result(self, native: Any, x: np.ndarray) -> np.ndarray:
         """The call's result as numpy, never a view of the caller's x (f(x) = x)."""

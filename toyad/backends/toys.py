@@ -149,6 +149,11 @@ class DualBackend(Backend):
         return n * n if operation == "hessian" else super().passes(operation, mode, n, m)
 
 
+def _require_scalar_outputs(operation: str, outs: list[Any], scalar: bool) -> None:
+    """A gradient needs f's recorded outputs to be one scalar (InputError otherwise)."""
+    require_scalar(operation, () if scalar else (len(outs),))
+
+
 def _value(y: Any) -> Any:
     return y.value if isinstance(y, dual.DualNumber) else y
 
@@ -204,7 +209,7 @@ class SymbolicBackend(Backend):
             def jacobian() -> np.ndarray:
                 variables, outs, scalar = build()
                 if operation == "gradient":
-                    require_scalar(operation, () if scalar else (len(outs),))
+                    _require_scalar_outputs(operation, outs, scalar)
                 columns = [symbolic.derivatives(outs, var) for var in variables]  # n sweeps
                 flat = symbolic.evaluate_all(e for col in columns for e in col)
                 jac = np.array(flat, dtype=np.float64).reshape(n, len(outs)).T
@@ -278,7 +283,7 @@ class ReverseBackend(Backend):
             def jacobian() -> np.ndarray:
                 variables, outs, scalar = build()
                 if operation == "gradient":
-                    require_scalar(operation, () if scalar else (len(outs),))
+                    _require_scalar_outputs(operation, outs, scalar)
                 if self.recursive:  # the notebook's pass starts from one output at a time
                     rows = [self._gradients(y, variables) for y in outs]
                 else:  # row i = e_iᵀ J: a backward pass over the whole graph per output

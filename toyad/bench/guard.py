@@ -123,13 +123,13 @@ class Guard:
         if self._armed:
             self._armed = False
             self.fired = CaseAborted("time", self._reason_time())
-            raise CaseAborted("time", self._reason_time())
+            raise self.fired
 
     def _on_memory(self, signum: int, frame: object) -> None:
         if self._armed and self._reason:
             self._armed = False
             self.fired = CaseAborted("memory", self._reason)
-            raise CaseAborted("memory", self._reason)
+            raise self.fired
 
     def _reason_time(self) -> str:
         return f"stopped after the {self._limit_s:.3g} s hard limit per case ({self._label})"

@@ -289,6 +289,8 @@ class Harness:
         self.current_nodeid = ""
         self.resumed_from: str | None = None
         self.machine = machine_label()
+        self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
+        self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
 
     # -- the journal ------------------------------------------------------------
     def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
@@ -385,15 +387,14 @@ class Harness:
         shortens the later shares instead of starving them, and the run ends within
         the budget plus the one case in flight."""
         self._suite_weight = {s: n * SUITE_WEIGHT.get(s, 1.0) for s, n in suite_items.items()}
-        self._suite_deadline: dict[str, float] = {}
+        self._suite_deadline = {}
 
     def budget_spent(self, suite: str) -> str:
         """Why an item of ``suite`` should not start (timed runs only), or ''."""
         if not self.timing:  # the test command runs everything
             return ""
         elapsed = time.perf_counter() - self.start_clock
-        weights = getattr(self, "_suite_weight", {})
-        deadlines = getattr(self, "_suite_deadline", {})
+        weights, deadlines = self._suite_weight, self._suite_deadline
         if suite not in deadlines:
             # two pools: the small fixed suites (run first) share FIXED_SUITES_SHARE of
             # the budget when elastic suites follow them; the elastic ones, whose tails
@@ -411,7 +412,6 @@ class Harness:
             mine = weights.get(suite, 1.0)
             share = mine / (mine + sum(weights[s] for s in waiting))
             deadlines[suite] = elapsed + max(0.0, pool_end - elapsed) * share
-            self._suite_deadline = deadlines
         deadline = deadlines[suite]
         if elapsed < deadline:
             return ""

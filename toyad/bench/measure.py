@@ -18,6 +18,23 @@ def compact_samples(samples: Iterable[float]) -> list[float]:
     return [float(f"{float(t):.5g}") for t in samples]
 
 
+def ratio_to_baseline(
+    benchmark: Any, baselines: dict[Any, float], key: Any, *, baseline: bool
+) -> float | None:
+    """For a plain pytest-benchmark pair timed one after the other: the baseline row
+    (``baseline=True``) keeps its median under ``key``; a later row returns its
+    median ÷ that one. None when a median is missing (``--benchmark-disable``)."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return None
+    median = stats.stats.median
+    if baseline:
+        baselines[key] = median
+        return None
+    base = baselines.get(key)
+    return None if base is None else median / base
+
+
 @dataclass
 class Timing:
     median_s: float

@@ -311,12 +311,22 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
     return out
 
 
+def uses_harness(item: pytest.Item) -> bool:
+    """An item that runs harness cases (it asks for the ``toyad_harness`` fixture)."""
+    return "toyad_harness" in getattr(item, "fixturenames", ())
+
+
+def declared_suite(item: pytest.Item) -> str:
+    """The suite its module declares (``TOYAD_SUITE = "..."``), else ''."""
+    return str(getattr(getattr(item, "module", None), "TOYAD_SUITE", "") or "")
+
+
 def plain_benchmark_suite(item: pytest.Item) -> str:
     """The suite of a toyad benchmark that uses pytest-benchmark's own fixture
-    (its module says ``TOYAD_SUITE = "..."``), else ''."""
+    (its module declares one), else ''."""
     if "benchmark" not in getattr(item, "fixturenames", ()):
         return ""
-    return str(getattr(getattr(item, "module", None), "TOYAD_SUITE", "") or "")
+    return declared_suite(item)
 
 
 # Timed quick runs: pytest-benchmark's default calibration (up to 1 s an item)
@@ -338,16 +348,16 @@ def suite_of(item: pytest.Item) -> str:
     spec = spec_of(item)
     if spec is not None:
         return spec.suite
-    declared = getattr(getattr(item, "module", None), "TOYAD_SUITE", "")
+    declared = declared_suite(item)
     if declared:
-        return str(declared)
+        return declared
     stem = Path(str(getattr(item, "path", "") or "")).stem
     return stem.removeprefix("bench_").replace("_", "-") or "other"
 
 
 def budgeted(item: pytest.Item) -> bool:
     """Items the run budget covers: harness cases and toyad's plain-benchmark suites."""
-    return "toyad_harness" in getattr(item, "fixturenames", ()) or bool(plain_benchmark_suite(item))
+    return uses_harness(item) or bool(plain_benchmark_suite(item))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -382,7 +392,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 def pytest_collection_finish(session: pytest.Session) -> None:
     # only when harness cases will run: the unit tests keep the ordinary collector
     items = [i for i in session.items if budgeted(i)]
-    if any("toyad_harness" in getattr(i, "fixturenames", ()) for i in items):
+    if any(uses_harness(i) for i in items):
         suites: dict[str, int] = {}
         for item in items:
             suite = suite_of(item)

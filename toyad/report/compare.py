@@ -65,21 +65,9 @@ import pandas as pd
 from toyad.report import page, plots
 from toyad.report.load import Run, load_run
 from toyad.report.table import atomic_write_text
+from toyad.results import CASE_IDENTITY
 
-MATCH_KEYS = (
-    "suite",
-    "backend",
-    "problem",
-    "operation",
-    "mode",
-    "n",
-    "m",
-    "step",
-    "checkpoint",
-    "gc",
-    "call",
-    "preset",
-)
+MATCH_KEYS = CASE_IDENTITY
 TIME_THRESHOLD = 0.10  # fallback-iqr (runs without samples): the rule before samples
 ALPHA = 0.001  # rank test: per-case two-sided significance level
 EFFECT = 1.20  # rank test: minimum ratio of medians (either way)

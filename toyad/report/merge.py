@@ -22,23 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from toyad.report.load import RUN_JSON_NAME, ReportError, parse_run, read_json, resolve_json_path
+from toyad.results import CASE_IDENTITY
 
 # the fields that tell one case from another (a test item may record several rows)
-CASE_KEY = (
-    "suite",
-    "backend",
-    "problem",
-    "operation",
-    "mode",
-    "n",
-    "m",
-    "preset",
-    "step",
-    "checkpoint",
-    "gc",
-    "memory_method",
-    "nodeid",
-)
+CASE_KEY = (*CASE_IDENTITY, "nodeid")
 # environment fields that describe the machine (kept per machine in a merged run)
 MACHINE_FIELDS = (
     "machine_label",
