@@ -204,7 +204,9 @@ def _timed(h: harness.Harness, benchmark, call: Callable, first_s: float, gc_sta
         if not was_enabled:
             gc.disable()
     st = benchmark.stats.stats
-    timing = harness.Timing(st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations)
+    timing = harness.Timing(
+        st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
+    )
     return {**timing.as_record(), "gc": "on"}
 
 

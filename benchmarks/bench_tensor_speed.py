@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from toyad import problems, runtime
-from toyad.bench.measure import ratio_to_baseline
+from toyad.bench.measure import keep_samples, ratio_to_baseline
 from toyad.tensor import Tensor, grad, xp
 
 runtime.configure()  # one thread for numpy/BLAS and torch, before torch loads
@@ -108,6 +108,7 @@ def test_elementwise_gradient_1e6(benchmark, implementation, big_x, big_expected
         threads=1,
     )
     benchmark(gradient, big_x)
+    keep_samples(benchmark)
 
 
 # -- (b) reverse gradient / primal, both through the engine ----------------------
@@ -158,6 +159,7 @@ def test_gradient_over_primal(benchmark, problem_name, n, operation) -> None:
         m=1,
     )
     benchmark(work)
+    keep_samples(benchmark)
     key = (problem_name, n)
     ratio = ratio_to_baseline(benchmark, _primal_medians, key, baseline=operation == "primal")
     if ratio is not None:

@@ -38,6 +38,58 @@ def test_jax_starts_with_the_xla_flags() -> None:
     assert out.stdout.strip().endswith("2.0")
 
 
+PIN_CODE = """
+import os, threading, time
+from toyad import runtime
+stop = threading.Event()
+early = threading.Thread(target=stop.wait, daemon=True); early.start()  # before the pin
+print(runtime.pin_cpu({index}))
+late = threading.Thread(target=stop.wait, daemon=True); late.start()
+tids = sorted(int(t) for t in os.listdir("/proc/self/task"))
+masks = [os.sched_getaffinity(t) for t in tids]
+print(sorted({{min(m) for m in masks}}), [len(m) for m in masks])
+stop.set()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_pin_cpu_puts_every_thread_on_one_cpu() -> None:
+    """Timed runs pin the process (threads started before and after) to one CPU;
+    TOYAD_CPU picks it or turns pinning off; a CPU the process may not use is named."""
+    allowed = sorted(os.sched_getaffinity(0))
+
+    def child(index: int, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", PIN_CODE.format(index=index)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    out = child(-1)
+    assert out.returncode == 0, out.stderr[-2000:]
+    said, cpus = out.stdout.strip().splitlines()
+    assert said == f"pinned to CPU {allowed[-1]} of {allowed}"
+    assert cpus.startswith(f"[{allowed[-1]}] [1, 1, 1")  # main, early, late: one CPU each
+    first = child(0, TOYAD_CPU=str(allowed[0]))
+    assert first.stdout.startswith(f"pinned to CPU {allowed[0]} "), first.stderr[-2000:]
+    off = child(0, TOYAD_CPU="none")
+    assert off.stdout.startswith("not pinned (TOYAD_CPU=none)")
+    bad = child(0, TOYAD_CPU="9999")
+    assert bad.returncode != 0 and "TOYAD_CPU='9999' is not one of" in bad.stderr
+
+
+def test_jax_runs_cpu_work_inline() -> None:
+    """JAX's async CPU dispatch handed each timed call to a runtime thread: the hand-off
+    set small cases' times and changed from build to build (see toyad.backends.jax)."""
+    b = needs("jax-jit")
+    import jax
+
+    assert jax.config.read("jax_cpu_enable_async_dispatch") is False
+    assert b.versions()["cpu_async_dispatch"] == "False"
+
+
 # ---------------------------------------------------------------------------
 # helpers
 

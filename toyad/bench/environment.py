@@ -120,6 +120,7 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "hostname": platform.node(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
+        "cpu_pinned": settings.get("pinned", "not pinned"),
         "threads": settings.get("threads"),
         "thread_env": settings.get("thread_env"),
         "frameworks_loaded_before_configure": settings.get("loaded_before_configure"),

@@ -18,6 +18,20 @@ def compact_samples(samples: Iterable[float]) -> list[float]:
     return [float(f"{float(t):.5g}") for t in samples]
 
 
+MAX_KEPT_SAMPLES = 1000  # a fast plain benchmark times ~20,000 rounds of one call
+
+
+def keep_samples(benchmark: Any) -> None:
+    """A plain pytest-benchmark row keeps its per-round seconds (``samples_s``), as harness
+    cases do, so ``toyad.report compare`` can rank-test it: at most MAX_KEPT_SAMPLES,
+    every k-th round (in time order, so a drift stays visible); nothing when not timed."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        data = list(stats.stats.data)
+        step = -(-len(data) // MAX_KEPT_SAMPLES)  # ceil
+        benchmark.extra_info["samples_s"] = compact_samples(data[::step])
+
+
 def ratio_to_baseline(
     benchmark: Any, baselines: dict[Any, float], key: Any, *, baseline: bool
 ) -> float | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from toyad import backends
+from toyad import backends, runtime
 from toyad.bench.environment import environment
 from toyad.bench.harness import (
     DEFAULT_MAX_RSS_GIB,
@@ -205,6 +205,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     bench = getattr(config, "_benchmarksession", None)
     h = harness_of(config)
     h.timing = not (bench is None or bench.disabled)
+    if h.timing:  # one CPU for every thread: see toyad.runtime (TOYAD_CPU=none: unpinned)
+        try:
+            runtime.pin_cpu(parse_shard(h.shard)[0] - 1 if h.shard else -1)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if h.journal is None and (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
         root = Path(config.rootpath)
         h.journal_opener = lambda: start_journal(h, root)  # at the first record, not before

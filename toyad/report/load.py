@@ -286,6 +286,8 @@ def _case_from_benchmark(bench: dict[str, Any]) -> dict[str, Any]:
     row.setdefault("problem", bench.get("name", ""))
     row.setdefault("status", "ok")
     row["nodeid"] = bench.get("fullname") or bench.get("name", "")
+    if info.get("samples_s") is not None:  # a plain benchmark's rounds (keep_samples)
+        row["samples_s"] = info["samples_s"]
     return row
 
 
