@@ -227,6 +227,14 @@ def test_the_report_carries_the_ratios_into_the_csv_and_page() -> None:
             ratio=1.5,
             ratio_of="convenience ÷ prepared",
         ),
+        row(
+            suite="convenience",
+            backend="jax-jit",
+            call="native",
+            median_s=2.2e-6,
+            ratio=1.1,
+            ratio_of="native ÷ prepared",
+        ),
         row(suite="tensor-speed", backend="analytic", problem="elementwise_1e6", median_s=0.04),
         row(suite="tensor-speed", backend="tensor", problem="elementwise_1e6", median_s=0.044),
         row(suite="per-op", backend="micrograd", ops=8000, gc="off", median_s=0.010),
@@ -238,7 +246,94 @@ def test_the_report_carries_the_ratios_into_the_csv_and_page() -> None:
     assert got[("tensor-speed", "tensor", "")] == pytest.approx(1.1)
     assert got[("per-op", "reverse", "off")] == pytest.approx(0.22)
     assert np.isnan(got[("per-op", "reverse", "on")])
-    assert got[("convenience", "jax-jit", "")] == 1.5  # kept as measured
+    kept = frame[frame["suite"].eq("convenience") & frame["call"].eq("convenience")]
+    assert kept["ratio"].tolist() == [1.5]  # kept as measured
     run = Run(cases=frame, semantics=load.pd.DataFrame(), environment={})
     html = page.ratios_section(run)
     assert "1.50×" in html and "1.10×" in html and "0.22×" in html
+    table = page.convenience_table(frame)
+    assert list(table.columns[2:]) == [
+        "prepared",
+        "native",
+        "convenience",
+        "native ÷ prepared",
+        "numpy ÷ prepared",
+    ]
+    assert table.iloc[0]["native ÷ prepared"] == 1.1 and table.iloc[0]["numpy ÷ prepared"] == 1.5
+
+
+FRAMEWORKS = [
+    "jax-eager",
+    "jax-jit",
+    "tf-eager",
+    "tf-function",
+    "torch-autograd",
+    "torch-func",
+    "torch-forward-ad",
+]
+
+
+def to_native(name: str, x: np.ndarray, dtype: str = "float64"):
+    """x as the framework's own array (jax array, tf.Tensor, torch.Tensor)."""
+    if name.startswith("jax"):
+        import jax.numpy as jnp
+
+        return jnp.asarray(x, dtype=dtype)
+    if name.startswith("tf"):
+        import tensorflow as tf
+
+        return tf.constant(x, dtype=dtype)
+    import torch
+
+    return torch.tensor(x, dtype=getattr(torch, dtype))
+
+
+def native_type(name: str) -> type:
+    if name.startswith("jax"):
+        import jax
+
+        return jax.Array
+    if name.startswith("tf"):
+        import tensorflow as tf
+
+        return tf.Tensor
+    import torch
+
+    return torch.Tensor
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_a_framework_array_in_gives_one_out_with_the_same_values(name: str) -> None:
+    """The framework's own array in: no numpy either way, the analytic values, one build
+    shared with numpy inputs of the same shape; a float32 array is computed in float64."""
+    b = fresh(name)
+    x = np.linspace(-1.5, 1.2, 7)
+    for dtype in ("float64", "float32"):
+        xn = to_native(name, x, dtype)
+        got = b.gradient(f_mix, xn)
+        assert isinstance(got, native_type(name)), type(got)
+        want = grad_mix(x if dtype == "float64" else x.astype(np.float32).astype(np.float64))
+        np.testing.assert_allclose(b.to_numpy(got), want, rtol=1e-12, atol=1e-14)
+        assert b.to_numpy(got).dtype == np.float64
+    assert isinstance(b.to_native(x), native_type(name))  # the public way to make one
+    jac = b.jacobian(lambda xp, z: xp.sin(z) * 2.0, b.to_native(x))
+    assert isinstance(jac, native_type(name)) and tuple(jac.shape) == (7, 7)
+    np.testing.assert_allclose(b.to_numpy(jac), np.diag(2 * np.cos(x)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b.gradient(f_mix, x), grad_mix(x), rtol=1e-12, atol=1e-14)
+    assert b.builds == 2  # gradient (float64 and float32 and numpy share it), jacobian
+
+
+@pytest.mark.parametrize("name", ["jax-jit", "tf-function", "torch-autograd"])
+def test_a_framework_array_of_the_wrong_rank_is_named(name: str) -> None:
+    b = fresh(name)
+    with pytest.raises(InputError, match=r"1-D .*shape"):
+        b.gradient(f_mix, to_native(name, np.ones((2, 3))))
+
+
+def test_a_toy_engine_takes_numpy_and_returns_numpy_for_a_framework_array() -> None:
+    """Only a backend's own array type stays native: the toys convert, as before."""
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-1.0, 1.0, 5)
+    got = backends.get("reverse").gradient(f_mix, torch.tensor(x))
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, grad_mix(x), rtol=1e-12)

@@ -222,12 +222,18 @@ class Backend:
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """x, v, u checked and converted to float64 (v only for jvp, u only for vjp)."""
         x = as_input(x, copy=copy)
+        return (x, *self._directions(operation, x.shape, v, u, copy=copy))
+
+    def _directions(
+        self, operation: str, x_shape: tuple[int, ...], v: Any, u: Any, *, copy: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The tangent v (jvp only) and cotangent u (vjp only), checked, float64."""
         if operation == "jvp":
             if v is None:
                 raise InputError("jvp needs a tangent v of shape (n,)")
             v = as_input(v, "v", copy=copy)
-            if v.shape != x.shape:
-                raise InputError(f"tangent v has shape {v.shape}; x has shape {x.shape}")
+            if v.shape != x_shape:
+                raise InputError(f"tangent v has shape {v.shape}; x has shape {x_shape}")
         else:
             v = None
         if operation == "vjp":
@@ -236,7 +242,7 @@ class Backend:
             u = as_cotangent(u, copy=copy)
         else:
             u = None
-        return x, v, u
+        return v, u
 
     def prepare(
         self,
@@ -293,9 +299,13 @@ class Backend:
         v: Any = None,
         u: Any = None,
         cache: bool = True,
-    ) -> np.ndarray:
-        """``operation`` of f at x as a float64 numpy array, reusing a cached build.
+    ) -> Any:
+        """``operation`` of f at x, reusing a cached build.
 
+        numpy (or any array-like) in -> a float64 numpy array out. This backend's
+        own array type in (a jax array for jax-*, a tf.Tensor for tf-*, a
+        torch.Tensor for torch-*: see ``native``) -> that type out, float64, as
+        the framework's own transforms return it; no conversion either way.
         The cache key is (f by identity, operation, mode, x.shape, v.shape,
         u.shape); inputs are float64 by then, so a float32 or integer x runs
         the float64 build on its converted values. The LRU keeps ``f`` alive, so
@@ -305,29 +315,60 @@ class Backend:
         ``clear_cache()`` or pass ``cache=False`` (build afresh, cache nothing).
         """
         mode = self._check(operation, mode)
-        x, v, u = self._inputs(operation, x, v, u, copy=False)
-        if not cache:
-            return self._result(self._build(operation, mode, f, x, v, u)(x, v, u, False)(), x)
-        key = (
-            id(f),
-            operation,
-            mode,
-            x.shape,
-            None if v is None else v.shape,
-            None if u is None else u.shape,
-        )
-        entry = self._built.get(key)
+        native = self.native(x)
+        x = as_input(x, copy=False) if native is None else native
+        shape = x.shape
+        if type(shape) is not tuple:  # tf.TensorShape, torch.Size
+            shape = tuple(shape)
+        if operation in ("jvp", "vjp"):
+            v, u = self._directions(operation, shape, v, u, copy=False)
+            key: tuple = (
+                id(f),
+                operation,
+                mode,
+                shape,
+                getattr(v, "shape", None),
+                getattr(u, "shape", None),
+            )
+        else:  # the hot path: a few hundred nanoseconds from here to the call
+            v = u = None
+            key = (id(f), operation, mode, shape)
+        entry = self._built.get(key) if cache else None
         if entry is not None and entry[0] is f:
             self._built.move_to_end(key)
-            return self._result(entry[1](x, v, u, False)(), x)
-        bind = self._build(operation, mode, f, x, v, u)
-        self.builds += 1
-        # called before it is kept: a build whose first call fails is not cached
-        out = self._result(bind(x, v, u, False)(), x)
-        self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
-        while len(self._built) > self.cache_size:
-            self._built.popitem(last=False)
+            out = entry[1](x, v, u, False)()
+            return out if native is not None else self._result(out, x)
+        sample = x if native is None else self.to_numpy(x)  # builds trace a numpy sample
+        bind = self._build(operation, mode, f, sample, v, u)
+        out = bind(x, v, u, False)()
+        out = out if native is not None else self._result(out, x)
+        if cache:  # kept only after its first call worked
+            self.builds += 1
+            self._built[key] = (f, bind)  # holding f keeps id(f) from being reused
+            while len(self._built) > self.cache_size:
+                self._built.popitem(last=False)
         return out
+
+    def native(self, x: Any) -> Any:
+        """x as this backend's float64 1-D array if it is one of its arrays, else None.
+
+        Frameworks override this (their array types, cast to float64); the toy
+        engines have no array type of their own: numpy in, numpy out.
+        """
+        return None
+
+    def to_native(self, x: Any) -> Any:
+        """x (1-D, real) as this backend's own float64 array: a jax array, tf.Tensor or
+        torch.Tensor for the frameworks (the conveniences then return that type too),
+        a numpy array for the toy engines."""
+        return self._to_native(as_input(x))
+
+    def _to_native(self, x: np.ndarray) -> Any:
+        return x
+
+    def _reshape(self, out: Any, shape: tuple[int, ...]) -> Any:
+        """A result (numpy or native) reshaped; tf overrides (tensors have no .reshape)."""
+        return out.reshape(shape)
 
     def _result(self, native: Any, x: np.ndarray) -> np.ndarray:
         """The call's result as numpy, never a view of the caller's x (f(x) = x)."""
@@ -357,7 +398,7 @@ class Backend:
     ) -> np.ndarray:
         """J = ∂f/∂x, shape (m, n) (m = 1 for a scalar f)."""
         out = self.run("jacobian", f, x, mode=mode, cache=cache)
-        return out.reshape(-1, np.shape(x)[0])
+        return self._reshape(out, (-1, int(x.shape[0] if hasattr(x, "shape") else len(x))))
 
     def hessian(
         self, f: Callable, x: Any, mode: str | None = None, *, cache: bool = True

@@ -394,7 +394,7 @@ class TensorFlowBackend(Backend):
             work = _traced(work, sample, self.jit_compile)
 
         def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
-            a = _f64(x)
+            a = x if tf.is_tensor(x) else _f64(x)  # a float64 tensor (native) as it is
             if direction is None:
                 call = lambda: work(a, consts)  # noqa: E731
             else:
@@ -407,6 +407,20 @@ class TensorFlowBackend(Backend):
 
     def _to_numpy(self, result: Any) -> np.ndarray:
         return np.asarray(result.numpy() if hasattr(result, "numpy") else result, np.float64)
+
+    def _to_native(self, x: np.ndarray) -> Any:
+        return _f64(x)
+
+    def native(self, x: Any) -> Any:
+        """A tf.Tensor (or Variable) as a float64 eager tensor (results stay tensors)."""
+        if not (tf.is_tensor(x) or isinstance(x, tf.Variable)):
+            return None
+        if x.shape.rank != 1:
+            raise InputError(f"x must be 1-D (shape (n,)); got a tf tensor of shape {x.shape}")
+        return tf.convert_to_tensor(x) if x.dtype == F64 else tf.cast(x, F64)
+
+    def _reshape(self, out: Any, shape: tuple[int, ...]) -> Any:
+        return tf.reshape(out, shape) if tf.is_tensor(out) else out.reshape(shape)
 
     def versions(self) -> dict[str, str]:
         return {

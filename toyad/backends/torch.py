@@ -52,7 +52,13 @@ import torch.func  # noqa: E402
 
 torch.set_num_threads(int(runtime.settings().get("threads", 1)))
 
-from toyad.backends.base import Backend, Bind, UnknownBackend, UnsupportedOperation  # noqa: E402
+from toyad.backends.base import (  # noqa: E402
+    Backend,
+    Bind,
+    InputError,
+    UnknownBackend,
+    UnsupportedOperation,
+)
 from toyad.backends.namespaces import (  # noqa: E402
     UNCONNECTED,
     FloatNamespace,
@@ -163,9 +169,12 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float64, copy=True))
 
 
-def _inputs(a: np.ndarray, keep: bool) -> torch.Tensor:
+def _inputs(a: Any, keep: bool) -> torch.Tensor:
     """A kept call's private copy; for one call at once, a tensor sharing a's memory
-    (O(1): torch.from_numpy; the AD calls here never write to their input)."""
+    (O(1): torch.from_numpy; the AD calls here never write to their input). A float64
+    tensor (the conveniences' native input) is used as it is, detached."""
+    if isinstance(a, torch.Tensor):
+        return a.detach()
     return _tensor(a) if keep else torch.from_numpy(a)
 
 
@@ -436,6 +445,17 @@ class TorchBackend(Backend):
         if isinstance(result, torch.Tensor):
             return result.detach().numpy().astype(np.float64, copy=True)
         return np.asarray(result, dtype=np.float64)
+
+    def _to_native(self, x: np.ndarray) -> Any:
+        return _tensor(x)
+
+    def native(self, x: Any) -> Any:
+        """A torch.Tensor as a float64 tensor (results of the conveniences stay tensors)."""
+        if not isinstance(x, torch.Tensor):
+            return None
+        if x.dim() != 1:
+            raise InputError(f"x must be 1-D (shape (n,)); got a tensor of shape {tuple(x.shape)}")
+        return x if x.dtype == F64 else x.to(F64)
 
     def versions(self) -> dict[str, str]:
         return {
