@@ -1,4 +1,4 @@
-"""The unit tests' set-up.
+"""The unit tests' set-up (xdist variables, CPU pinning).
 
 Under pytest-xdist (the test command runs on every core) a worker carries
 ``PYTEST_XDIST_*`` in its environment, and a pytest *subprocess* started by a
@@ -11,3 +11,8 @@ import os
 
 for _name in [n for n in os.environ if n.startswith("PYTEST_XDIST_")]:
     del os.environ[_name]
+
+# The timed pytest subprocesses these tests start would each pin themselves to the same
+# (last) CPU (toyad.runtime.pin_cpu): two workers' subprocesses would then share one core.
+# The tests check what a run records, not how fast; the pinning test sets its own.
+os.environ.setdefault("TOYAD_CPU", "none")

@@ -67,7 +67,7 @@ def test_pin_cpu_puts_every_thread_on_one_cpu() -> None:
             timeout=60,
         )
 
-    out = child(-1)
+    out = child(-1, TOYAD_CPU="")  # unset: the default (tests/conftest.py sets "none")
     assert out.returncode == 0, out.stderr[-2000:]
     said, cpus = out.stdout.strip().splitlines()
     assert said == f"pinned to CPU {allowed[-1]} of {allowed}"

@@ -68,11 +68,12 @@ CASE_COLUMNS = (
     "overhead_bound",  # True when the primal is within 10x the empty call (ratio is dispatch)
     "rss_peak_bytes",  # the process's peak resident memory during the case
     "wall_s",  # the whole case's wall-clock time: prepare, warm-up, rounds, primal
+    "machine_slowdown",  # speed probe around the timed rounds / the run's fastest (1 = usual)
     "nodeid",  # the pytest test id
     "machine",  # the machine's label (TOYAD_MACHINE, else its hostname): runs merge by it
-    "call",  # convenience suite: prepared (prepare(...)()) | convenience (b.gradient(f, x))
+    "call",  # convenience suite: prepared | native (framework array in/out) | convenience (numpy)
     "ratio",  # median_s over a baseline row's, named by ratio_of
-    "ratio_of",  # convenience ÷ prepared | tensor ÷ numpy by hand | micrograd ÷ engine
+    "ratio_of",  # native|convenience ÷ prepared | tensor ÷ numpy by hand | micrograd ÷ engine
 )
 
 # The fields that tell one case from another within a run (compare matches runs on

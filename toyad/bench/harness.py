@@ -113,6 +113,7 @@ from toyad.bench.measure import (
 )
 from toyad.bench.profiles import Profile
 from toyad.bench.selection import SelectionError
+from toyad.bench.speed import SLOW_FACTOR, WAIT_SHARE, SpeedProbe
 from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, SEMANTICS_COLUMNS, STATUSES
 
 # A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
@@ -291,6 +292,7 @@ class Harness:
         self.machine = machine_label()
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
+        self.speed = SpeedProbe()  # its waiting budget: a share of the run budget (measure)
 
     # -- the journal ------------------------------------------------------------
     def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
@@ -560,16 +562,30 @@ class Harness:
         budget = self.profile.budget_s if budget_s is None else budget_s
         cap = self.profile.time_cap_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile, cap)
+        before = self._wait_for_usual_speed()
         with gc_paused():
             benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
         st = benchmark.stats.stats
         timing = Timing(
             st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
         )
+        after = self.speed.slowdown()
         if first_s > cap and timing.median_s <= cap:
             timing = self.own_timing(call, timing.median_s, budget)
             benchmark.extra_info["rounds_timed_by"] = "toyad (pytest-benchmark holds one round)"
+        elif after > SLOW_FACTOR and before <= SLOW_FACTOR:
+            # the machine slowed during the rounds: once more, when it is back (or not)
+            timing = self.own_timing(call, timing.median_s, budget)
+            benchmark.extra_info["rounds_timed_by"] = "toyad (again: the machine slowed)"
+            return timing
+        timing.machine_slowdown = max(before, after)
         return timing
+
+    def _wait_for_usual_speed(self) -> float:
+        """The speed probe before timing (see toyad.bench.speed); waits while the machine
+        is slow, within WAIT_SHARE of the run budget in all."""
+        self.speed.wait_budget_s = WAIT_SHARE * self.run_budget_s
+        return self.speed.wait_until_usual()
 
     def own_timing(
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
@@ -577,6 +593,7 @@ class Harness:
         """Time ``call`` here, with the same round policy and gc off as :meth:`measure`."""
         budget = self.profile.budget_s if budget_s is None else budget_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile)
+        before = self._wait_for_usual_speed()
         samples = []
         with gc_paused():
             for _ in range(rounds):
@@ -586,6 +603,7 @@ class Harness:
                 samples.append((time.perf_counter() - start) / iterations)
         q1, q3 = np.percentile(samples, [25, 75])
         return Timing(
+            machine_slowdown=max(before, self.speed.slowdown()),
             median_s=float(np.median(samples)),
             min_s=float(np.min(samples)),
             mean_s=float(np.mean(samples)),

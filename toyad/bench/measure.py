@@ -59,10 +59,12 @@ class Timing:
     rounds: int
     iterations: int
     samples: list[float] = field(default_factory=list)
+    machine_slowdown: float | None = None  # the speed probe around the rounds (bench.speed)
 
     def as_record(self) -> dict[str, Any]:
         return {
             "samples_s": compact_samples(self.samples),
+            "machine_slowdown": self.machine_slowdown,
             "median_s": self.median_s,
             "min_s": self.min_s,
             "mean_s": self.mean_s,

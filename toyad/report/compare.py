@@ -20,6 +20,11 @@ the 3 rounds slow cases get):
     band(x) = [median_x - iqr_x / 2, median_x + iqr_x / 2]
     time change  <=>  |ratio - 1| > 10%  and  b outside band(a)  and  a outside band(b)
 
+``machine-slow``: the speed probe (toyad.bench.speed) found the machine slower
+than SLOW_FACTOR x its usual speed around the case's rounds in either run
+(``machine_slowdown``), even after waiting: no time verdict — such a case
+would differ from the other run for the machine's sake.
+
 ``none``: not timed in both runs (or a median is missing); no time verdict.
 
 A change is labelled 'slower' when ratio > 1, else 'faster'.
@@ -62,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toyad.bench.speed import SLOW_FACTOR
 from toyad.report import page, plots
 from toyad.report.load import Run, load_run
 from toyad.report.table import atomic_write_text
@@ -73,10 +79,18 @@ ALPHA = 0.001  # rank test: per-case two-sided significance level
 EFFECT = 1.20  # rank test: minimum ratio of medians (either way)
 MIN_RANK_SAMPLES = 5  # rank test: fewer rounds on a side -> fallback-range
 FALLBACK_EFFECT = 1.50  # fallback-range: minimum ratio, and the sample ranges must not overlap
-TESTS = ("rank-test", "fallback-range", "fallback-iqr", "none")
+TESTS = ("rank-test", "fallback-range", "fallback-iqr", "machine-slow", "none")
 ERROR_FACTOR = 10.0
 EPS = float(np.finfo(np.float64).eps)
-_CARRIED = ("status", "median_s", "iqr_s", "max_rel_error", "tolerance", "message")
+_CARRIED = (
+    "status",
+    "median_s",
+    "iqr_s",
+    "max_rel_error",
+    "tolerance",
+    "message",
+    "machine_slowdown",
+)
 
 
 def _keyed(run: Run) -> tuple[pd.DataFrame, int]:
@@ -227,6 +241,13 @@ def compare_frame(run_a: Run, run_b: Run) -> tuple[pd.DataFrame, dict[str, Any]]
     merged["time_change"] = [d[0] for d in decisions]
     merged["p_value"] = np.array([d[1] for d in decisions], dtype=np.float64)
     merged["test"] = [d[2] for d in decisions]
+    # timed while the speed probe said the machine was slow (in either run): no verdict
+    slowdown = merged[["machine_slowdown_a", "machine_slowdown_b"]].apply(
+        pd.to_numeric, errors="coerce"
+    )
+    slow = timed & slowdown.max(axis=1).gt(SLOW_FACTOR)
+    merged.loc[slow, "time_change"] = ""
+    merged.loc[slow, "test"] = "machine-slow"
     merged = merged.drop(columns=["samples_a", "samples_b"])
     tolerance = merged["tolerance_b"].fillna(merged["tolerance_a"])
     merged["accuracy_change"] = [
@@ -337,6 +358,9 @@ overlap.</li>
 <li><i>fallback-iqr</i> (a run without samples, recorded before they were kept): the old rule,
 |ratio − 1| &gt; {TIME_THRESHOLD:.0%} <b>and</b> each median outside the other run's band
 [median − iqr/2, median + iqr/2]. It flags noise far more often.</li>
+<li><i>machine-slow</i>: the speed probe found the machine over {SLOW_FACTOR:g}× slower than its
+usual around the case's rounds in a run (<code>machine_slowdown</code>), even after waiting:
+no verdict.</li>
 <li><i>none</i>: not timed in both runs.</li>
 </ul></li>
 <li><b>Accuracy</b>: the max relative error crosses the tolerance (b's, else a's), or changes by
@@ -355,7 +379,8 @@ def summary_line(summary: dict[str, Any]) -> str:
         f"≥{EFFECT:g}× within their noise); rules: "
         f"rank test {summary['judged by rank-test']}, "
         f"few-sample range rule {summary['judged by fallback-range']}, "
-        f"old 10%/IQR rule {summary['judged by fallback-iqr']}"
+        f"old 10%/IQR rule {summary['judged by fallback-iqr']}, "
+        f"machine slow (no verdict) {summary['judged by machine-slow']}"
     )
     if summary["judged by fallback-iqr"]:
         line += " (no per-round samples in a run: recorded before samples_s was kept)"

@@ -1,0 +1,70 @@
+"""The speed probe before a case's rounds (toyad.bench.speed): waits while slow, bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from toyad.bench import speed
+from toyad.report.compare import compare_frame
+from toyad.report.load import Run, cases_frame
+
+
+def scripted(monkeypatch, times: list[float]) -> list[float]:
+    """probe_s returns these times in turn (then the last); sleeping is instant."""
+    left = list(times)
+    monkeypatch.setattr(speed, "probe_s", lambda: left.pop(0) if len(left) > 1 else left[0])
+    monkeypatch.setattr(speed.time, "sleep", lambda s: None)
+    return left
+
+
+def test_waits_while_the_probe_is_slow_then_reports_the_usual_speed(monkeypatch) -> None:
+    probe = speed.SpeedProbe()
+    scripted(monkeypatch, [1.0, 2.0, 1.9, 1.05])
+    assert probe.wait_until_usual() == 1.0  # the first probe sets the fastest
+    assert probe.wait_until_usual() == 1.05  # 2.0, 1.9 slow: probed again until usual
+    assert probe.fastest_s == 1.0
+
+
+def test_waiting_stops_at_the_run_budget_and_says_slow(monkeypatch) -> None:
+    probe = speed.SpeedProbe(wait_budget_s=0.0)
+    scripted(monkeypatch, [1.0, 3.0])
+    probe.wait_until_usual()
+    assert probe.wait_until_usual() == 3.0  # no budget left: one probe, reported slow
+
+
+def test_waiting_stops_at_the_case_limit(monkeypatch) -> None:
+    probe = speed.SpeedProbe()
+    scripted(monkeypatch, [1.0, 3.0])
+    probe.wait_until_usual()
+    assert probe.wait_until_usual(max_wait_s=0.0) == 3.0
+
+
+def test_the_probe_times_real_work() -> None:
+    t = speed.probe_s()
+    assert 0 < t < 0.1
+
+
+def run_of(median: float, slowdown: float | None) -> Run:
+    rng = np.random.default_rng(0)
+    samples = list(median * (1 + 0.01 * rng.standard_normal(30)))
+    row = dict(
+        suite="scaling", backend="tensor", problem="p", operation="gradient", mode="reverse",
+        n=16, m=1, status="ok", median_s=median, iqr_s=0.01 * median, rounds=30,
+        machine_slowdown=slowdown, samples_s=samples,
+    )  # fmt: skip
+    frame = cases_frame([row])
+    return Run(
+        cases=frame,
+        semantics=pd.DataFrame(),
+        environment={},
+        samples=pd.Series([samples], index=frame.index, dtype=object),
+    )
+
+
+def test_compare_gives_no_verdict_for_a_case_timed_on_a_slow_machine() -> None:
+    frame, summary = compare_frame(run_of(1e-4, 1.0), run_of(2e-4, 1.6))
+    assert frame.loc[0, "test"] == "machine-slow" and frame.loc[0, "time_change"] == ""
+    assert summary["judged by machine-slow"] == 1
+    frame, _ = compare_frame(run_of(1e-4, 1.0), run_of(2e-4, 1.02))
+    assert frame.loc[0, "test"] == "rank-test" and frame.loc[0, "time_change"] == "slower"
