@@ -18,26 +18,48 @@ def scripted(monkeypatch, times: list[float]) -> list[float]:
     return left
 
 
+def usual(monkeypatch, probe: speed.SpeedProbe, t: float = 1.0) -> None:
+    """Fill the probe's history with the usual time t."""
+    scripted(monkeypatch, [t])
+    for _ in range(speed.MIN_HISTORY):
+        probe.slowdown()
+
+
+def test_no_verdict_until_there_is_a_history(monkeypatch) -> None:
+    probe = speed.SpeedProbe()
+    scripted(monkeypatch, [1.0, 5.0])
+    assert probe.wait_until_usual() == 1.0 and probe.wait_until_usual() == 1.0
+
+
 def test_waits_while_the_probe_is_slow_then_reports_the_usual_speed(monkeypatch) -> None:
     probe = speed.SpeedProbe()
-    scripted(monkeypatch, [1.0, 2.0, 1.9, 1.05])
-    assert probe.wait_until_usual() == 1.0  # the first probe sets the fastest
+    usual(monkeypatch, probe)
+    scripted(monkeypatch, [2.0, 1.9, 1.05])
     assert probe.wait_until_usual() == 1.05  # 2.0, 1.9 slow: probed again until usual
-    assert probe.fastest_s == 1.0
+
+
+def test_usual_follows_a_drift(monkeypatch) -> None:
+    """A run's probes settle slower as it goes: the usual moves with them."""
+    probe = speed.SpeedProbe()
+    usual(monkeypatch, probe, 1.0)
+    scripted(monkeypatch, [1.2])
+    for _ in range(speed.WINDOW):
+        probe.slowdown()
+    assert probe.wait_until_usual() == 1.0
 
 
 def test_waiting_stops_at_the_run_budget_and_says_slow(monkeypatch) -> None:
     probe = speed.SpeedProbe(wait_budget_s=0.0)
-    scripted(monkeypatch, [1.0, 3.0])
-    probe.wait_until_usual()
-    assert probe.wait_until_usual() == 3.0  # no budget left: one probe, reported slow
+    usual(monkeypatch, probe)
+    scripted(monkeypatch, [3.0])
+    assert probe.wait_until_usual() > speed.SLOW_FACTOR  # no budget: reported slow
 
 
 def test_waiting_stops_at_the_case_limit(monkeypatch) -> None:
     probe = speed.SpeedProbe()
-    scripted(monkeypatch, [1.0, 3.0])
-    probe.wait_until_usual()
-    assert probe.wait_until_usual(max_wait_s=0.0) == 3.0
+    usual(monkeypatch, probe)
+    scripted(monkeypatch, [3.0])
+    assert probe.wait_until_usual(max_wait_s=0.0) > speed.SLOW_FACTOR
 
 
 def test_the_probe_times_real_work() -> None:

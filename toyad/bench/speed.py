@@ -8,21 +8,28 @@ such a stretch is 2x slower than the same case in the next run, and its own
 rounds agree with each other: no test on them can tell. A pure-Python probe
 moves with it (90 s of blocks: the probe took 69 µs in usual blocks, p90 73,
 and 94-123 µs in the slow ones), so before the rounds the harness probes and,
-while the probe is slower than SLOW_FACTOR x the fastest probe of the run,
-pauses and probes again (at most MAX_WAIT_S per case and WAIT_SHARE of the
-run budget in all). What the probe said is recorded per case
-(``machine_slowdown``: the probe's time over the run's fastest, before and
-after the rounds, the larger), so a case timed on a slow machine says so.
+while the probe is slower than SLOW_FACTOR x the machine's usual, pauses and
+probes again (at most MAX_WAIT_S per case and WAIT_SHARE of the run budget in
+all). "Usual" is the median of the last WINDOW probes, not the run's fastest:
+as a run goes on the same loop settles ~1.2x slower than in its first seconds
+(a quick main job: frameworks loaded, a bigger heap), a drift, not a stretch.
+What the probe said is recorded per case (``machine_slowdown``: the probe's
+time over the usual, before and after the rounds, the larger), so a case timed
+on a slow machine says so.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 PROBE_LOOP = 2000  # additions in one probe: ~70 µs of interpreter work here
 PROBE_REPEATS = 10  # a probe's time is the fastest of these (~1 ms in all)
-SLOW_FACTOR = 1.15  # slower than this x the run's fastest probe: the machine is slow
+SLOW_FACTOR = 1.25  # slower than this x the usual probe: the machine is slow
+WINDOW = 31  # probes whose median is "usual" (two a case: the last ~15 cases)
+MIN_HISTORY = 5  # probes before any is judged slow
 PAUSE_S = 0.2  # between probes while it is
 MAX_WAIT_S = 2.0  # per case
 WAIT_SHARE = 0.05  # of the run budget, for all cases together
@@ -47,17 +54,20 @@ def probe_s() -> float:
 
 @dataclass
 class SpeedProbe:
-    """The run's fastest probe so far, and the waiting it has done."""
+    """The recent probes (the machine's usual speed), and the waiting done so far."""
 
     wait_budget_s: float = float("inf")
-    fastest_s: float = float("inf")
     waited_s: float = 0.0
+    recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
 
     def slowdown(self) -> float:
-        """The probe's time now over the fastest seen in this run (>= 1)."""
+        """The probe's time now over the median of the recent ones (1.0 until
+        MIN_HISTORY probes have been made)."""
         t = probe_s()
-        self.fastest_s = min(self.fastest_s, t)
-        return t / self.fastest_s
+        self.recent.append(t)
+        if len(self.recent) < MIN_HISTORY:
+            return 1.0
+        return t / statistics.median(self.recent)
 
     def wait_until_usual(self, max_wait_s: float = MAX_WAIT_S) -> float:
         """Probe; while the machine is slow, pause and probe again, within the per-case
