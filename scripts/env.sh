@@ -13,5 +13,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.toyad-stamp" 2>/dev/null)" !=
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -e ".[all]" -c constraints.txt
     echo "$stamp_now" > "$VENV/.toyad-stamp"
+    # ~2 GB of new files sit dirty in the page cache and are flushed ~30 s later: wait
+    # for that here, not in the middle of the first run's timings
+    sync
 fi
 export PATH="$VENV/bin:$PATH"
