@@ -44,7 +44,12 @@ p < 0.001), half had moved by less than 1.035x and 85 % by less than 1.15x,
 so 1.2 removes the bulk of the drift and stays far enough below 1.5 that a
 1.5x slowdown is still caught after it. (What remains is machine load: on a
 shared 2-core VM at load 3-7, 6 % of them had moved 1.5x or more, which no
-threshold can tell from a change.) The rank test needs enough rounds to flag
+threshold can tell from a change; nor can the rule see a whole case that ran in
+one of the VM's slow stretches, whose rounds agree with each other: the harness
+prevents those instead — timed runs pin one CPU, JAX runs inline, and a speed
+probe waits out slow stretches, see toyad.bench.speed. With them, two
+fresh-clone main jobs of one commit: 6 of 579 cases flagged, 1.0 %; without,
+4-18 %.) The rank test needs enough rounds to flag
 anything at ALPHA (8 a side when both have as many: smallest_p(8, 8) =
 0.00094, but smallest_p(7, 7) = 0.0022; 5 against 40 will do); with fewer
 rounds (the harness gives slow cases 3) a sample of 3 cannot tell a 1.5x change from the 2x swings a
