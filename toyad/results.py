@@ -68,7 +68,7 @@ CASE_COLUMNS = (
     "overhead_bound",  # True when the primal is within 10x the empty call (ratio is dispatch)
     "rss_peak_bytes",  # the process's peak resident memory during the case
     "wall_s",  # the whole case's wall-clock time: prepare, warm-up, rounds, primal
-    "machine_slowdown",  # speed probe around the timed rounds / the run's fastest (1 = usual)
+    "machine_slowdown",  # speed probe around the timed rounds / its recent median (1 = usual)
     "nodeid",  # the pytest test id
     "machine",  # the machine's label (TOYAD_MACHINE, else its hostname): runs merge by it
     "call",  # convenience suite: prepared | native (framework array in/out) | convenience (numpy)

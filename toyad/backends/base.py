@@ -126,6 +126,12 @@ class NativeAnswer:
     normalised: str  # e.g. "zeros"
 
 
+def require_1d(shape: Any, what: str = "x") -> None:
+    """InputError naming the shape unless ``shape`` is (n,)."""
+    if len(shape) != 1:
+        raise InputError(f"{what} must be 1-D (shape (n,)); got shape {tuple(shape)}")
+
+
 def as_input(x: Any, name: str = "x", *, copy: bool = True) -> np.ndarray:
     """``x`` as a 1-D float64 array, or raise InputError naming the shape.
 
@@ -146,8 +152,7 @@ def as_input(x: Any, name: str = "x", *, copy: bool = True) -> np.ndarray:
         arr = np.array(x, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be a 1-D array of real numbers: {exc}") from None
-    if arr.ndim != 1:
-        raise InputError(f"{name} must be 1-D (shape (n,)); got shape {arr.shape}")
+    require_1d(arr.shape, name)
     return arr
 
 

@@ -40,7 +40,7 @@ jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 import jax.numpy as jnp  # noqa: E402
 
-from toyad.backends.base import Backend, Bind, InputError, UnknownBackend  # noqa: E402
+from toyad.backends.base import Backend, Bind, UnknownBackend, require_1d  # noqa: E402
 from toyad.backends.namespaces import (  # noqa: E402
     FloatNamespace,
     bind_args,
@@ -172,9 +172,8 @@ class JaxBackend(Backend):
             return None
         if x.dtype == F64 and x.ndim == 1:  # the common case first: no cast, no copy
             return x
-        if x.ndim != 1:
-            raise InputError(f"x must be 1-D (shape (n,)); got a jax array of shape {x.shape}")
-        return x if x.dtype == jnp.float64 else x.astype(jnp.float64)
+        require_1d(x.shape, "x (a jax array)")
+        return x.astype(jnp.float64)
 
     def versions(self) -> dict[str, str]:
         import jaxlib

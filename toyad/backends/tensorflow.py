@@ -47,7 +47,13 @@ runtime.configure()  # thread counts are read when TF initialises
 import tensorflow as tf  # noqa: E402
 import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-from toyad.backends.base import Backend, Bind, InputError, UnknownBackend  # noqa: E402
+from toyad.backends.base import (  # noqa: E402
+    Backend,
+    Bind,
+    InputError,
+    UnknownBackend,
+    require_1d,
+)
 from toyad.backends.namespaces import (  # noqa: E402
     GRADIENT_CONSTANT,
     UNCONNECTED,
@@ -415,8 +421,7 @@ class TensorFlowBackend(Backend):
         """A tf.Tensor (or Variable) as a float64 eager tensor (results stay tensors)."""
         if not (tf.is_tensor(x) or isinstance(x, tf.Variable)):
             return None
-        if x.shape.rank != 1:
-            raise InputError(f"x must be 1-D (shape (n,)); got a tf tensor of shape {x.shape}")
+        require_1d(x.shape, "x (a tf tensor)")
         return tf.convert_to_tensor(x) if x.dtype == F64 else tf.cast(x, F64)
 
     def _reshape(self, out: Any, shape: tuple[int, ...]) -> Any:

@@ -55,9 +55,9 @@ torch.set_num_threads(int(runtime.settings().get("threads", 1)))
 from toyad.backends.base import (  # noqa: E402
     Backend,
     Bind,
-    InputError,
     UnknownBackend,
     UnsupportedOperation,
+    require_1d,
 )
 from toyad.backends.namespaces import (  # noqa: E402
     UNCONNECTED,
@@ -453,8 +453,7 @@ class TorchBackend(Backend):
         """A torch.Tensor as a float64 tensor (results of the conveniences stay tensors)."""
         if not isinstance(x, torch.Tensor):
             return None
-        if x.dim() != 1:
-            raise InputError(f"x must be 1-D (shape (n,)); got a tensor of shape {tuple(x.shape)}")
+        require_1d(x.shape, "x (a torch tensor)")
         return x if x.dtype == F64 else x.to(F64)
 
     def versions(self) -> dict[str, str]:

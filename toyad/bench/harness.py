@@ -292,7 +292,7 @@ class Harness:
         self.machine = machine_label()
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
-        self.speed = SpeedProbe()  # its waiting budget: a share of the run budget (measure)
+        self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
 
     # -- the journal ------------------------------------------------------------
     def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
@@ -570,22 +570,22 @@ class Harness:
             st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
         )
         after = self.speed.slowdown()
+        again = ""
         if first_s > cap and timing.median_s <= cap:
-            timing = self.own_timing(call, timing.median_s, budget)
-            benchmark.extra_info["rounds_timed_by"] = "toyad (pytest-benchmark holds one round)"
+            again = "toyad (pytest-benchmark holds one round)"
         elif after > SLOW_FACTOR and before <= SLOW_FACTOR:
             # the machine slowed during the rounds: once more, when it is back (or not)
-            timing = self.own_timing(call, timing.median_s, budget)
-            benchmark.extra_info["rounds_timed_by"] = "toyad (again: the machine slowed)"
-            return timing
+            again = "toyad (again: the machine slowed)"
+        if again:  # own_timing probes around its own rounds
+            benchmark.extra_info["rounds_timed_by"] = again
+            return self.own_timing(call, timing.median_s, budget)
         timing.machine_slowdown = max(before, after)
         return timing
 
     def _wait_for_usual_speed(self) -> float:
         """The speed probe before timing (see toyad.bench.speed); waits while the machine
         is slow, within WAIT_SHARE of the run budget in all."""
-        self.speed.wait_budget_s = WAIT_SHARE * self.run_budget_s
-        return self.speed.wait_until_usual()
+        return self.speed.wait_until_usual(total_budget_s=WAIT_SHARE * self.run_budget_s)
 
     def own_timing(
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None

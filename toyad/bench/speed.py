@@ -56,7 +56,6 @@ def probe_s() -> float:
 class SpeedProbe:
     """The recent probes (the machine's usual speed), and the waiting done so far."""
 
-    wait_budget_s: float = float("inf")
     waited_s: float = 0.0
     recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
 
@@ -69,12 +68,14 @@ class SpeedProbe:
             return 1.0
         return t / statistics.median(self.recent)
 
-    def wait_until_usual(self, max_wait_s: float = MAX_WAIT_S) -> float:
-        """Probe; while the machine is slow, pause and probe again, within the per-case
-        and the run's waiting budgets. Returns the last slowdown measured."""
+    def wait_until_usual(
+        self, max_wait_s: float = MAX_WAIT_S, total_budget_s: float = float("inf")
+    ) -> float:
+        """Probe; while the machine is slow, pause and probe again, at most ``max_wait_s``
+        now and ``total_budget_s`` over all calls. Returns the last slowdown measured."""
         slowdown = self.slowdown()
         deadline = time.perf_counter() + max_wait_s
-        while slowdown > SLOW_FACTOR and self.waited_s < self.wait_budget_s:
+        while slowdown > SLOW_FACTOR and self.waited_s < total_budget_s:
             if time.perf_counter() >= deadline:
                 break
             start = time.perf_counter()
