@@ -462,11 +462,14 @@ class Backend:
     def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
         return lambda: None
 
-    def release(self) -> None:
+    def release(self, framework_caches: bool = True) -> None:
         """Drop what the backend holds for cases that have ended (compile caches).
 
         A harness calls it when a case ends; prepared calls hold their own
         inputs and compiled functions, which go when the call object goes.
-        Clears the conveniences' cache; frameworks also drop their own caches.
+        Clears the conveniences' cache; with ``framework_caches`` frameworks
+        also drop their process-wide caches (JAX's compiled executables, which
+        later cases of the same shapes would reuse: a harness keeps them until
+        memory grows, see ``toyad.bench.harness.Harness.release_after``).
         """
         self.clear_cache()

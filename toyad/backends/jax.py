@@ -74,9 +74,10 @@ class JaxBackend(Backend):
             return "vectorised"  # jacfwd / jacrev: vmap over the basis
         return super()._strategy(operation, mode)
 
-    def release(self) -> None:
+    def release(self, framework_caches: bool = True) -> None:
         super().release()  # the conveniences' cache holds jitted functions too
-        jax.clear_caches()  # executables outlive their jitted functions otherwise
+        if framework_caches:  # executables outlive their jitted functions otherwise
+            jax.clear_caches()
 
     def _prepare_empty(self, x: np.ndarray) -> Callable[[], Any]:
         xj = jnp.asarray(x)

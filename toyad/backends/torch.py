@@ -204,11 +204,13 @@ class TorchBackend(Backend):
         work(xt)
         return lambda: work(xt)
 
-    def release(self) -> None:
+    def release(self, framework_caches: bool = True) -> None:
         super().release()  # the conveniences' cache holds compiled functions too
         _exit_leaked_dual_level()
         if self.api == "compile":
-            torch.compiler.reset()  # dynamo's and inductor's in-memory caches
+            # always: dynamo keys its caches on code objects that every case shares, and
+            # past its recompile limit it would fall back to eager without saying so
+            torch.compiler.reset()
 
     def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         xt = _tensor(x)
