@@ -545,39 +545,176 @@ def test_a_transposed_jacobian_is_wrong_even_where_sizes_agree():
     assert h.records[-1]["status"] == "wrong"
 
 
-def test_run_budget_keeps_a_pool_for_the_elastic_suites(monkeypatch):
-    # The small fixed suites (run first) share FIXED_SUITES_SHARE of the budget; the
-    # elastic suites (scaling, workloads, accuracy) share what is left when they start.
+def _budgeted(monkeypatch, suites: dict[str, int], budget: float = 100.0):
     h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
-    h.run_budget_override = 100.0
-    h.plan_budget({"semantics": 10, "memory": 10, "scaling": 10, "accuracy": 10})
+    h.run_budget_override = budget
+    h.plan_budget(suites)
     clock = {"now": 0.0}
     monkeypatch.setattr(harness.time, "perf_counter", lambda: h.start_clock + clock["now"])
-    fixed_pool = 100.0 * harness.FIXED_SUITES_SHARE
-    w = {s: 10 * harness.SUITE_WEIGHT.get(s, 1.0) for s in ("semantics", "memory")}
+    return h, clock
+
+
+def test_a_run_budget_that_fits_cuts_nothing_even_with_estimates_off_twofold(monkeypatch):
+    # estimates (items x SUITE_WEIGHT): semantics 10 x 0.32 = 3.2 s, scaling 100 x 0.08 = 8 s,
+    # accuracy 100 x 0.03 = 3 s; the suites take twice that, 28.4 s of a 30 s budget
+    h, clock = _budgeted(monkeypatch, {"semantics": 10, "scaling": 100, "accuracy": 100}, 30.0)
+    for suite, need in (("semantics", 6.4), ("scaling", 16.0), ("accuracy", 6.0)):
+        assert h.budget_spent(suite) == ""
+        clock["now"] += need - 0.01
+        assert h.budget_spent(suite) == "", suite
+        clock["now"] += 0.01
+    clock["now"] = 30.01
+    assert "run budget" in h.budget_spent("accuracy")  # the budget's end holds
+
+
+def test_a_run_budget_too_small_cuts_a_tail_of_every_suite(monkeypatch):
+    # 16 s of estimates in a 10 s budget: semantics (25 x 0.32 = 8 s) may run until the
+    # end less half of scaling's 8 s (6 s; its proportional share would be 5 s)
+    h, clock = _budgeted(monkeypatch, {"semantics": 25, "scaling": 100}, 10.0)
     assert h.budget_spent("semantics") == ""
-    semantics_end = fixed_pool * w["semantics"] / (w["semantics"] + w["memory"])
-    clock["now"] = semantics_end + 0.01
-    assert "run budget" in h.budget_spent("semantics")  # its share is spent
-    assert h.budget_spent("memory") == ""  # memory gets the rest of the fixed pool
-    clock["now"] = fixed_pool + 0.01
-    assert "run budget" in h.budget_spent("memory")
-    assert h.budget_spent("scaling") == ""  # the elastic pool is untouched
-    ws, wa = (10 * harness.SUITE_WEIGHT.get(s, 1.0) for s in ("scaling", "accuracy"))
-    scaling_end = clock["now"] + (100.0 - clock["now"]) * ws / (ws + wa)
-    clock["now"] = scaling_end - 0.01
+    clock["now"] = 5.99
+    assert h.budget_spent("semantics") == ""
+    clock["now"] = 6.01
+    assert "run budget" in h.budget_spent("semantics")
+    assert h.budget_spent("scaling") == ""  # scaling starts with what is left
+    clock["now"] = 9.99
     assert h.budget_spent("scaling") == ""
-    clock["now"] = scaling_end + 0.01
-    assert "run budget" in h.budget_spent("scaling")
-    assert h.budget_spent("accuracy") == ""
-    clock["now"] = 100.01
-    assert "run budget" in h.budget_spent("accuracy")
+    clock["now"] = 10.01
+    message = h.budget_spent("scaling")
+    assert message.startswith("not run: the run budget (10 s") and harness.budget_cut(
+        {"message": message}
+    )
 
 
-def test_run_budget_of_fixed_suites_alone_is_the_whole_budget(monkeypatch):
-    h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
-    h.run_budget_override = 100.0
-    h.plan_budget({"semantics": 10})
-    clock = {"now": 90.0}
-    monkeypatch.setattr(harness.time, "perf_counter", lambda: h.start_clock + clock["now"])
-    assert h.budget_spent("semantics") == ""  # no elastic suite to keep a pool for
+def test_time_spent_splits_each_suites_wall_time():
+    h = make_harness()
+    fake_entry(h, behaviour="slow-first", delay_s=0.02)
+    start = time.perf_counter()
+    record = h.run_case(FakeBenchmark(), spec())
+    h.note_item("scaling", time.perf_counter() - start)
+    assert record["first_call_s"] >= 0.02  # the one-off first call
+    assert record["timed_s"] > 0 and record["warmup_s"] >= 0
+    assert record["wall_s"] >= record["first_call_s"] + record["timed_s"]
+    (row,) = h.time_spent()["suites"]
+    assert (row["suite"], row["items"], row["cases"], row["not_run"]) == ("scaling", 1, 1, 0)
+    parts = row["prepare_s"] + row["first_call_s"] + row["warmup_s"] + row["timed_s"]
+    assert row["other_s"] == pytest.approx(row["wall_s"] - parts)
+    assert row["other_s"] >= 0
+
+
+@dataclass
+class ReleaseCounter(FakeBackend):
+    releases: list = field(default_factory=list)
+
+    def release(self, framework_caches: bool = True) -> None:
+        self.releases.append(framework_caches)
+
+
+def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
+    """After a case the backend drops its builds; process-wide caches (JAX's executables)
+    and garbage go only once the resident set has grown a sixteenth of the limit."""
+    from toyad.bench import guard
+
+    h = make_harness()
+    h.max_rss_bytes = 8 << 30
+    b = ReleaseCounter(name="fake", family="toy", capabilities={"jacobian": ("forward",)})
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    trims = []
+    monkeypatch.setattr(guard, "release_memory", lambda: trims.append(1))
+    rss = {"now": 1 << 30}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    h.release_after("fake")  # the first case sets the baseline
+    rss["now"] += 512 << 20  # grew a sixteenth of 8 GiB (not more), under half of it
+    h.release_after("fake")
+    assert b.releases == [False, False] and not trims
+    rss["now"] = (4 << 30) + (1 << 20)  # past half the limit and 1 GiB above the baseline
+    h.release_after("fake")
+    assert b.releases == [False, False, False, True] and trims == [1]
+    h.release_after("fake")  # measured again after the release: no growth since
+    assert b.releases[-1] is False and trims == [1] and h.deep_releases == 1
+
+
+def test_quick_plain_benchmarks_calibrate_briefly_unless_the_user_chose():
+    """pytest keeps an option's default as written (pytest-benchmark's max time: the string
+    "1.0"), so the quick cap must not compare it with the float 1.0."""
+    from types import SimpleNamespace
+
+    from toyad.bench import plugin
+
+    class Item:
+        def __init__(self):
+            self.fixturenames = ("benchmark",)
+            self.module = SimpleNamespace(TOYAD_SUITE="convenience")
+            self.markers = []
+
+        def add_marker(self, marker):
+            self.markers.append(marker)
+
+    def capped(max_time, profile="quick"):
+        config = SimpleNamespace(getoption=lambda name, default=None: max_time)
+        item = Item()
+        plugin._cap_plain_benchmarks(config, make_harness(name=profile), [item])
+        return [m.kwargs for m in item.markers]
+
+    assert capped("1.0") == [{"max_time": plugin.QUICK_PLAIN_MAX_TIME_S}]  # the default
+    assert capped(1.0) == []  # --benchmark-max-time 1 given: the user's choice
+    assert capped("1.0", profile="full") == []
+
+
+def test_a_case_stopped_at_the_memory_limit_runs_again_once_caches_are_released(monkeypatch):
+    from toyad.bench import guard
+
+    h = make_harness()
+    b = fake_entry(h)
+    rss = {"now": 3 << 30}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    monkeypatch.setattr(guard, "release_memory", lambda: rss.update(now=2 << 30))
+    real_run, attempts = h._run, []
+
+    def stopped_once(benchmark, spec_, record):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise guard.CaseAborted("memory", "stopped at 3.6 GiB resident")
+        return real_run(benchmark, spec_, record)
+
+    monkeypatch.setattr(h, "_run", stopped_once)
+    record = h.run_case(FakeBenchmark(), spec())
+    assert len(attempts) == 2 and record["status"] == "ok" and len(h.records) == 1
+    assert h.deep_releases >= 1 and b.behaviour == "right"
+
+    # stopped again (nothing left to release): recorded, not retried a second time
+    attempts.clear()
+    monkeypatch.setattr(
+        h,
+        "_run",
+        lambda *a: (_ for _ in ()).throw(
+            guard.CaseAborted("memory", "stopped at 3.6 GiB resident")
+        ),
+    )
+    h.run_case(FakeBenchmark(), spec(n=5))
+    assert h.records[-1]["status"] == "skipped-too-large"
+
+
+def test_a_derivative_whose_primal_is_over_the_cap_is_predicted_not_run():
+    """A derivative costs at least one primal: a timed case that times its primal
+    (with_primal) and finds it over the cap is skipped-too-slow before the derivative runs."""
+    h = make_harness(time_cap_s=0.01)
+    b = FakeBackend(
+        name="fake",
+        family="toy",
+        capabilities={"jacobian": ("forward",), "primal": ("forward",)},
+        delay_s=0.02,
+    )
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    slow = harness.replace(spec(), with_primal=True)
+    with pytest.raises(pytest.skip.Exception, match="one primal call takes"):
+        h.run_case(FakeBenchmark(), slow)
+    record = h.records[-1]
+    assert record["status"] == "skipped-too-slow" and record["median_s"] is None
+    assert "derivative costs at least one primal" in record["message"]
+    fast = FakeBackend(
+        name="fake", family="toy", capabilities={"jacobian": ("forward",), "primal": ("forward",)}
+    )
+    h2 = make_harness(time_cap_s=0.01)
+    h2._entries["fake"] = harness.BackendEntry("fake", fast)
+    assert h2.run_case(FakeBenchmark(), slow)["status"] == "ok"  # under the cap: measured

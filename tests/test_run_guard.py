@@ -235,6 +235,16 @@ def test_a_spent_run_budget_records_the_remaining_items_unrun(tmp_path):
     assert {c["suite"] for c in unrun} >= {"scaling"}
     assert run["environment"]["run_budget_s"] == 3.0
     assert elapsed < 120
+    # a cut is said: the command's last line, and the first finding of the page
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("toyad: NOT MEASURED") and f"scaling {len(unrun)})" in last, last
+    page = (tmp_path / "latest" / "index.html").read_text()
+    findings = page[page.index('id="findings"') :]
+    first = findings[findings.index("<li") : findings.index("</li>")]
+    assert "NOT MEASURED" in first and f"left {len(unrun)} of the" in first, first
+    spent = {row["suite"]: row for row in run["time_spent"]["suites"]}
+    assert spent["scaling"]["not_run"] == len(unrun)
+    assert (tmp_path / "latest" / "time.csv").is_file()
 
 
 def test_a_forward_ad_level_left_open_by_a_stopped_case_is_closed_on_release():
@@ -287,8 +297,8 @@ def test_a_timed_run_lets_the_backends_take_turns_within_a_suite():
 
 
 def test_a_timed_run_runs_the_small_suites_first_and_accuracy_last():
-    # The run budget cuts the tails of the last suites: those are the elastic ones
-    # (scaling, workloads, accuracy), never the small fixed suites.
+    # A run budget that cuts, cuts the tails of the last suites: the elastic ones
+    # (scaling, accuracy, workloads), never the small fixed suites.
     args = [
         "benchmarks/bench_accuracy.py",
         "benchmarks/bench_scaling.py",

@@ -119,6 +119,12 @@ from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, SEMANTICS_COLUMNS, ST
 # A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
 # The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
 DEFAULT_MAX_RSS_GIB = 3.5
+# Process-wide caches and garbage are released once the resident set has grown this
+# fraction of the memory limit since the last such release (see Harness.release_after).
+DEEP_RELEASE_GROWTH = 0.0625
+# A case stopped at the memory limit runs once more if releasing every cache brought the
+# resident set this far below where the case started.
+MEMORY_RETRY_BYTES = 64 << 20
 # Warm-up: untimed calls until two successive ones agree within this fraction.
 SETTLE_TOLERANCE = 0.25
 MAX_WARMUP_CALLS = 10
@@ -205,32 +211,41 @@ def _family_of_missing(name: str) -> str:
 
 
 INSTANCE_CACHE_BYTES = 64 << 20
-# Relative cost of one item per suite, for sharing the run budget (memory cases
-# run in worker processes at several sizes; per-op cases time long chains).
-# The suites a run budget may cut short: with the backends taking turns, a cut takes
-# every backend's largest sizes (scaling), last workloads or last problems (accuracy).
-# A timed run runs them last; the others (small, fixed: a ratio needs all its rows)
-# run first and share FIXED_SUITES_SHARE of the budget.
-ELASTIC_SUITES = ("scaling", "workloads", "accuracy")
-FIXED_SUITES_SHARE = 0.45
+# The suites a timed run puts last, in this order (a run budget that cuts, cuts their
+# tails): the forward/reverse tradeoff first, then accuracy (quick checks), then the
+# workloads at GradBench's sizes (their key backends first: WORKLOAD_KEY_BACKENDS).
+ELASTIC_SUITES = ("scaling", "accuracy", "workloads")
+# Every standard workload is measured on these before any other backend gets a turn.
+WORKLOAD_KEY_BACKENDS = ("jax-jit", "torch-autograd", "tensor")
 
-# A suite's share of the run budget: its item count x its weight, about the seconds
-# an item takes relative to a catalog case (~0.15 s; measured per suite in a quick
-# run from the journal's at_s). Per suite, not per case: a cut takes a suite's tail.
+# About the seconds one item of a suite takes (a quick run on the 2-core VM, idle, from the
+# journal's per-item wall times): how the run budget plans, and how shards balance.
 SUITE_WEIGHT = {
-    "accuracy": 0.5,  # mostly quick checks and unsupported cases
-    # the forward/reverse tradeoff of every backend: its edges must be reached (with the
-    # backends taking turns, a cut loses every backend's largest sizes alike)
-    "scaling": 2.5,
-    "memory": 8.0,
-    "scalar-engines": 4.0,
-    "tensor-speed": 8.0,  # n = 10^6 arrays, pytest-benchmark's own calibration
-    "convenience": 6.0,  # two calibrated benchmarks and a build per backend and size
-    "overhead": 2.0,
-    "semantics": 1.0,
-    "workloads": 4.0,  # GradBench's sizes: tracing and compiling per case
-    "nested": 20.0,  # a whole gradient descent per case
+    "accuracy": 0.03,
+    "scaling": 0.08,
+    "memory": 0.7,  # framework cases in worker processes (their start-up included)
+    "scalar-engines": 0.2,
+    "per-op": 0.2,
+    "tensor-speed": 0.07,
+    "convenience": 0.08,
+    "overhead": 0.1,
+    "hessians": 0.16,
+    "semantics": 0.32,  # the first case loads every library's differentiation machinery
+    "workloads": 0.38,  # GradBench's sizes: tracing and compiling per case
+    "nested": 0.7,  # a whole gradient descent per case
 }
+# A suite may run until the budget's end less this share of the later suites' estimates:
+# with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.
+RESERVE_SHARE = 0.5
+
+
+# The message prefix of a case the run budget left unrun (a guard rail, not a selector).
+BUDGET_CUT = "not run"
+
+
+def budget_cut(record: dict[str, Any]) -> bool:
+    """Whether the run budget left this case unrun."""
+    return str(record.get("message") or "").startswith(f"{BUDGET_CUT}: the run budget")
 
 
 def _primal_key(backend: str, inst: Any) -> tuple:
@@ -284,6 +299,7 @@ class Harness:
         self._primal: dict[tuple, float] = {}
         self._empty: dict[str, float | None] = {}
         self._first_primal: dict[tuple, float] = {}
+        self._primal_calls: dict[tuple, tuple[Callable[[], Any], float]] = {}
         self.guard = guards.Guard(self.max_rss_bytes)
         self.journal: Journal | None = None
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
@@ -293,6 +309,13 @@ class Harness:
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
+        self._deep_release_rss: int | None = None  # resident bytes after the last deep release
+        self.deep_releases = 0
+        self._memory_retried: set[str] = set()  # case ids run again after a deep release
+        self.item_seconds: dict[str, float] = {}  # suite -> its test items' wall time
+        self.item_counts: dict[str, int] = {}
+        self.first_item_at: float | None = None  # seconds from the start to the first item
+        self._item_suite: dict[str, str] = {}  # test item -> its suite (note_item)
 
     # -- the journal ------------------------------------------------------------
     def open_journal(self, folder: Path, header: dict[str, Any]) -> None:
@@ -347,6 +370,39 @@ class Harness:
         elif record.get("min_s") is not None:
             self.slow.note(key, n, m, float(record["min_s"]))
 
+    def note_item(self, suite: str, seconds: float, nodeid: str = "") -> None:
+        """A test item of ``suite`` took ``seconds`` (setup, call, teardown)."""
+        self.item_seconds[suite] = self.item_seconds.get(suite, 0.0) + seconds
+        self.item_counts[suite] = self.item_counts.get(suite, 0) + 1
+        if nodeid:
+            self._item_suite[nodeid] = suite
+
+    def time_spent(self) -> dict[str, Any]:
+        """Where the run's time went: before the first item (imports, collection), and per
+        suite its items' wall time split into prepare, first calls, warm-up, timed rounds
+        and the rest (checks, primal and empty-call timings, probes, releases, pytest's
+        own), with the cases the run budget left unrun."""
+        parts = ("prepare_s", "first_call_s", "warmup_s", "timed_s")
+        suites: dict[str, dict[str, Any]] = {}
+        for suite, seconds in self.item_seconds.items():
+            suites[suite] = {"suite": suite, "items": self.item_counts[suite], "wall_s": seconds}
+            suites[suite].update({k: 0.0 for k in parts}, cases=0, not_run=0)
+        for record in self.records:  # a case counts in its test item's suite
+            row = suites.get(self._item_suite.get(record.get("nodeid") or "", record.get("suite")))
+            if row is None:  # a resumed run's case, or a suite recording under another name
+                continue
+            row["cases"] += 1
+            if budget_cut(record):
+                row["not_run"] += 1
+            for key in parts:
+                row[key] += record.get(key) or 0.0
+        for row in suites.values():
+            row["other_s"] = max(0.0, row["wall_s"] - sum(row[k] for k in parts))
+        return {
+            "before_first_item_s": self.first_item_at,
+            "suites": sorted(suites.values(), key=lambda r: -r["wall_s"]),
+        }
+
     def item_done(self, nodeid: str) -> None:
         if self.journal is not None:  # at_s: seconds since the run started (where time went)
             at_s = round(time.perf_counter() - self.start_clock, 3)
@@ -383,42 +439,36 @@ class Harness:
         return self.run_budget_override or self.profile.run_budget_s
 
     def plan_budget(self, suite_items: dict[str, int]) -> None:
-        """Weights for sharing the run budget among the suites (in run order): item
-        counts x SUITE_WEIGHT. When a suite starts, it gets the time left divided among
-        the suites not yet started, in proportion to their weights: a slow early suite
-        shortens the later shares instead of starving them, and the run ends within
-        the budget plus the one case in flight."""
-        self._suite_weight = {s: n * SUITE_WEIGHT.get(s, 1.0) for s, n in suite_items.items()}
+        """Each suite's estimated seconds (item count x SUITE_WEIGHT), for
+        :meth:`budget_spent`."""
+        self._suite_weight = {s: n * SUITE_WEIGHT.get(s, 0.1) for s, n in suite_items.items()}
         self._suite_deadline = {}
 
     def budget_spent(self, suite: str) -> str:
-        """Why an item of ``suite`` should not start (timed runs only), or ''."""
+        """Why an item of ``suite`` should not start (timed runs only), or ''.
+
+        A guard rail, not a selector: when a suite starts it may run until the
+        budget's end less RESERVE_SHARE of the estimates of the suites not yet
+        started (so a run that fits its budget is never cut, even with estimates
+        off by up to 2x), and never less than its estimate's proportional share
+        of the time left (so a run that does not fit loses a tail of every suite,
+        not the last suites whole).
+        """
         if not self.timing:  # the test command runs everything
             return ""
         elapsed = time.perf_counter() - self.start_clock
         weights, deadlines = self._suite_weight, self._suite_deadline
         if suite not in deadlines:
-            # two pools: the small fixed suites (run first) share FIXED_SUITES_SHARE of
-            # the budget when elastic suites follow them; the elastic ones, whose tails
-            # a cut only shortens, share whatever is left
-            elastic = suite in ELASTIC_SUITES
-            has_elastic = any(s in ELASTIC_SUITES for s in weights)
-            pool_end = self.run_budget_s
-            if has_elastic and not elastic:
-                pool_end *= FIXED_SUITES_SHARE
-            waiting = [
-                s
-                for s in weights
-                if s not in deadlines and s != suite and (elastic or s not in ELASTIC_SUITES)
-            ]
-            mine = weights.get(suite, 1.0)
-            share = mine / (mine + sum(weights[s] for s in waiting))
-            deadlines[suite] = elapsed + max(0.0, pool_end - elapsed) * share
+            later = sum(w for s, w in weights.items() if s not in deadlines and s != suite)
+            mine = weights.get(suite, 0.0)
+            left = max(0.0, self.run_budget_s - elapsed)
+            share = mine / (mine + later) if mine + later > 0 else 1.0
+            deadlines[suite] = elapsed + max(left - RESERVE_SHARE * later, left * share)
         deadline = deadlines[suite]
         if elapsed < deadline:
             return ""
         return (
-            f"not run: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "
+            f"{BUDGET_CUT}: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "
             "of this suite) is spent"
         )
 
@@ -563,12 +613,15 @@ class Harness:
         cap = self.profile.time_cap_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile, cap)
         before = self._wait_for_usual_speed()
+        start = time.perf_counter()
         with gc_paused():
             benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+        wall = time.perf_counter() - start
         st = benchmark.stats.stats
         timing = Timing(
             st.median, st.min, st.mean, st.iqr, st.stddev, st.rounds, iterations, list(st.data)
         )
+        timing.wall_s = wall
         after = self.speed.slowdown()
         again = ""
         if first_s > cap and timing.median_s <= cap:
@@ -578,7 +631,9 @@ class Harness:
             again = "toyad (again: the machine slowed)"
         if again:  # own_timing probes around its own rounds
             benchmark.extra_info["rounds_timed_by"] = again
-            return self.own_timing(call, timing.median_s, budget)
+            again_timing = self.own_timing(call, timing.median_s, budget)
+            again_timing.wall_s = (again_timing.wall_s or 0.0) + wall  # both sets of rounds
+            return again_timing
         timing.machine_slowdown = max(before, after)
         return timing
 
@@ -595,14 +650,17 @@ class Harness:
         rounds, iterations = choose_rounds(first_s, budget, self.profile)
         before = self._wait_for_usual_speed()
         samples = []
+        wall_start = time.perf_counter()
         with gc_paused():
             for _ in range(rounds):
                 start = time.perf_counter()
                 for _ in range(iterations):
                     call()
                 samples.append((time.perf_counter() - start) / iterations)
+        wall = time.perf_counter() - wall_start
         q1, q3 = np.percentile(samples, [25, 75])
         return Timing(
+            wall_s=wall,
             machine_slowdown=max(before, self.speed.slowdown()),
             median_s=float(np.median(samples)),
             min_s=float(np.min(samples)),
@@ -615,52 +673,83 @@ class Harness:
         )
 
     def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
-        """The primal's median in ``backend`` at this size (measured once per run)."""
+        """The primal's median in ``backend`` at this size (measured once per run); a primal
+        over the time cap is not given rounds (seconds each): its steadier of two calls."""
         key = _primal_key(backend.name, inst)
         if key not in self._primal and self.timing:
             try:
-                call = backend.prepare("primal", inst.f, inst.x)
-                start = time.perf_counter()
-                call()
-                first = time.perf_counter() - start
-                self._primal[key] = self.own_timing(call, first).median_s
+                call, first = self._primal_call(backend, inst)
+                if first > self.profile.time_cap_s:
+                    self._primal[key] = first
+                else:
+                    self._primal[key] = self.own_timing(call, first).median_s
             except Exception:
                 return None
+            finally:
+                self._primal_calls.pop(key, None)
         return self._primal.get(key)
 
-    def predicted_too_slow(
-        self, b: backends.Backend, inst: Any, op: str, record: dict[str, Any]
-    ) -> str:
-        """Why a case that makes many passes of Python-level work cannot fit, or ''.
+    def _primal_call(self, b: backends.Backend, inst: Any) -> tuple[Callable[[], Any], float]:
+        """The prepared primal of this instance and one call's seconds (the steadier of two
+        when the first is over the time cap: one-off costs such as eager kernels compiled
+        per shape); kept until :meth:`primal_seconds` uses it."""
+        key = _primal_key(b.name, inst)
+        if key not in self._primal_calls:
+            call = b.prepare("primal", inst.f, inst.x)
+            with gc_paused():  # as in the timed rounds
+                start = time.perf_counter()
+                call()
+                seconds = time.perf_counter() - start
+                if seconds > self.profile.time_cap_s:
+                    start = time.perf_counter()
+                    call()
+                    seconds = min(seconds, time.perf_counter() - start)
+            self._primal_calls[key] = (call, seconds)
+            self._first_primal[key] = seconds
+        return self._primal_calls[key]
 
-        For a backend that loops over passes or works per scalar operation
-        (``strategy`` loop / per-op, or a toy or peer engine), a call costs about
-        ``passes`` primal evaluations in that backend: predicted from one timed
-        primal call before the case starts (the per-op cost is in it)."""
-        passes = record.get("passes") or 1
-        if passes <= 1 or op == "primal" or not self.timing:
+    def predicted_too_slow(
+        self, b: backends.Backend, inst: Any, op: str, record: dict[str, Any], with_primal: bool
+    ) -> str:
+        """Why a derivative case cannot fit, predicted from this backend's primal at this
+        size before the case starts, or ''.
+
+        - A derivative costs at least one primal: where the case times its primal anyway
+          (``with_primal``, timed runs), a primal over the time cap means the case is too.
+        - A backend that loops over passes or works per scalar operation (``strategy``
+          loop / per-op, or a toy or peer engine) costs about ``passes`` primals a call:
+          over GUARANTEED_TIMEOUT_FACTOR x the cap it is not started (the test command
+          too: it checks the same backend, problem, operation and mode at a small size).
+        """
+        if op == "primal" or b.name == "analytic":
             return ""
+        passes = record.get("passes") or 1
         loops = record.get("strategy") in ("loop", "per-op") or b.family in ("toy", "peer")
-        if not loops or b.name == "analytic":
+        cap = self.profile.time_cap_s
+        check_primal = with_primal and self.timing
+        if not check_primal and not (loops and passes > 1):
             return ""
         key = _primal_key(b.name, inst)
         if key not in self._first_primal:
             try:
-                call = b.prepare("primal", inst.f, inst.x)
-                start = time.perf_counter()
-                call()
-                self._first_primal[key] = time.perf_counter() - start
+                self._primal_call(b, inst)
             except Exception:
                 self._first_primal[key] = 0.0
         primal = self._first_primal[key]
+        if check_primal and primal > cap:
+            self._primal[key] = primal
+            return (
+                f"skipped: one primal call takes {primal:.3g} s in this backend, over the "
+                f"{cap:g} s cap, and a derivative costs at least one primal"
+            )
         predicted = passes * primal
-        limit = GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
-        if predicted <= limit:
+        limit = GUARANTEED_TIMEOUT_FACTOR * cap
+        if not loops or predicted <= limit:
             return ""
         return (
             f"skipped: {passes} passes x {primal:.3g} s for one primal call in this backend "
             f"predict {predicted:.3g} s a call, over {GUARANTEED_TIMEOUT_FACTOR:g} x the "
-            f"{self.profile.time_cap_s:g} s cap"
+            f"{cap:g} s cap"
         )
 
     def empty_call_seconds(self, backend: backends.Backend, x: np.ndarray) -> float | None:
@@ -730,28 +819,63 @@ class Harness:
         except guards.CaseAborted as exc:
             status = "skipped-too-slow" if exc.kind == "time" else "skipped-too-large"
             message = exc.reason
+            del exc
+            if status == "skipped-too-large" and self._room_made_for(spec, benchmark, rss_before):
+                return self.run_case(benchmark, spec)  # once: earlier cases' caches held it
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             if record.get("n") is not None and record.get("m") is not None:
                 self.slow.note(key, record["n"], record["m"], math.inf)
-            del exc
             guards.release_memory()
         except Exception as exc:  # a failure outside the backend still leaves a record
             status, message = "error", f"harness: {type(exc).__name__}: {exc}"
         record["wall_s"] = time.perf_counter() - case_start
+        self._primal_calls.clear()  # (a case that ended early leaves its prepared primal)
         peak = guards.peak_rss_bytes()
         record["rss_peak_bytes"] = peak
         if record.get("n") is not None and record.get("m") is not None:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
-        entry = self._entries.get(spec.backend)
-        release = getattr(entry.backend, "release", None) if entry and entry.backend else None
-        if release is not None:
-            with contextlib.suppress(Exception):
-                release()
-        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
-            guards.release_memory()
+        self.release_after(spec.backend)
         self.conclude(record, benchmark, status, message)
         return record
+
+    def _room_made_for(self, spec: CaseSpec, benchmark: Any, rss_before: int) -> bool:
+        """After a case stopped at the memory limit: release every cache, and say whether
+        the case should run once more (the release freed MEMORY_RETRY_BYTES below where
+        the case started, it was not retried already, nothing was timed yet)."""
+        if spec.id in self._memory_retried or getattr(benchmark, "_mode", None):
+            return False
+        self._memory_retried.add(spec.id)
+        self.deep_release()
+        return guards.rss_bytes() <= rss_before - MEMORY_RETRY_BYTES
+
+    def deep_release(self) -> None:
+        """Every loaded backend drops its process-wide caches; garbage is collected and
+        free heap pages go back to the OS."""
+        for loaded in self._entries.values():
+            if loaded.backend is not None:
+                with contextlib.suppress(Exception):
+                    loaded.backend.release()
+        guards.release_memory()
+        self._deep_release_rss = guards.rss_bytes()
+        self.deep_releases += 1
+
+    def release_after(self, backend: str) -> None:
+        """After a case: the backend drops the case's builds; process-wide caches
+        (compiled executables that later cases of the same shapes reuse) and
+        garbage go only once the resident set has grown DEEP_RELEASE_GROWTH of the
+        memory limit since the last deep release (a collection with the frameworks
+        loaded costs ~0.2 s: after every case it was most of a run's time)."""
+        entry = self._entries.get(backend)
+        if entry is not None and entry.backend is not None:
+            with contextlib.suppress(Exception):
+                entry.backend.release(framework_caches=False)
+        limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+        rss = guards.rss_bytes()
+        if self._deep_release_rss is None:
+            self._deep_release_rss = rss
+        if rss > max(limit // 2, self._deep_release_rss + DEEP_RELEASE_GROWTH * limit):
+            self.deep_release()
 
     def _warm_reference(self, spec: CaseSpec) -> None:
         """A user problem's reference by agreement, computed (once) outside the case's limits."""
@@ -798,7 +922,11 @@ class Harness:
         too_slow = self.slow.verdict(key, n, m)
         if too_slow:
             return "skipped-too-slow", too_slow
-        too_slow = self.predicted_too_slow(b, inst, op, record)
+        try:
+            too_slow = self.predicted_too_slow(b, inst, op, record, spec.with_primal)
+        finally:
+            if not (spec.with_primal and self.timing):  # (else primal_seconds uses it)
+                self._primal_calls.pop(_primal_key(b.name, inst), None)
         if too_slow:
             self.slow.note(key, n, m, math.inf)
             return "skipped-too-slow", too_slow
@@ -845,6 +973,7 @@ class Harness:
         except Exception as exc:
             return "error", f"{type(exc).__name__}: {exc}"
         benchmark.extra_info["first_call_s"] = first_s
+        record["first_call_s"] = first_s
         benchmark.extra_info["f_calls_first_call"] = counter.calls - calls_before_warmup
 
         if expected is None:
@@ -891,7 +1020,9 @@ class Harness:
             benchmark.extra_info["second_call_s"] = steady_s
         elif self.timing:  # warm up until successive calls agree; rounds from the settled time
             try:
+                start = time.perf_counter()
                 steady_s, record["warmup_calls"] = self.settle(call, first_s, budget)
+                record["warmup_s"] = time.perf_counter() - start
             except Exception as exc:
                 return "error", f"warm-up call: {type(exc).__name__}: {exc}"
 

@@ -60,6 +60,7 @@ class Timing:
     iterations: int
     samples: list[float] = field(default_factory=list)
     machine_slowdown: float | None = None  # the speed probe around the rounds (bench.speed)
+    wall_s: float | None = None  # the rounds' wall-clock time (the calls and the timer's own)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class Timing:
             "stddev_s": self.stddev_s,
             "rounds": self.rounds,
             "gc": "off",
+            "timed_s": self.wall_s,
         }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from toyad.bench.harness import (
     DEFAULT_MAX_RSS_GIB,
     ELASTIC_SUITES,
     HARNESS,
+    WORKLOAD_KEY_BACKENDS,
     CaseSpec,
     Harness,
     blank_record,
@@ -43,6 +45,7 @@ from toyad.bench.journal import JOURNAL_NAME
 from toyad.bench.measure import freeze_heap
 from toyad.bench.profiles import DEFAULT_PROFILE, PROFILES
 from toyad.bench.publish import (
+    budget_cut_line,
     build_run,
     failing_line,
     start_journal,
@@ -256,8 +259,7 @@ def spec_of(item: pytest.Item) -> CaseSpec | None:
 
 
 # A timed run's suites, in the order they run: the small fixed suites first, then the
-# elastic ones, whose tails a run budget cuts (scaling, the heart of the report, before
-# workloads; accuracy last: the test command checks every accuracy case anyway).
+# elastic ones (ELASTIC_SUITES), whose tails a run budget that cuts would cut.
 # Suites not named here run between the two groups, in their collected order.
 RUN_ORDER_FIRST = (
     "semantics",
@@ -293,7 +295,9 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
     runs before the (k+1)-th of any (each backend keeps its own order: smaller
     sizes first, both modes of a cell together). A timed run that reaches its
     budget mid-suite then loses the tail of every backend alike, never the
-    backends that happen to come last (which were jax and torch)."""
+    backends that happen to come last (which were jax and torch). In the
+    workloads suite the key backends (WORKLOAD_KEY_BACKENDS) take every workload
+    before the others start."""
     out: list[pytest.Item] = []
     block: list[pytest.Item] = []
 
@@ -303,7 +307,8 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
         for index, item in enumerate(block):
             spec = spec_of(item)
             backend = spec.backend if spec is not None else ""
-            keyed.append(((turn.get(backend, 0), index), item))
+            later = suite_of(item) == "workloads" and backend not in WORKLOAD_KEY_BACKENDS
+            keyed.append(((later, turn.get(backend, 0), index), item))
             turn[backend] = turn.get(backend, 0) + 1
         out.extend(item for _, item in sorted(keyed, key=lambda pair: pair[0]))
         block.clear()
@@ -340,7 +345,10 @@ QUICK_PLAIN_MAX_TIME_S = 0.05
 
 
 def _cap_plain_benchmarks(config: pytest.Config, h: Harness, items: list[pytest.Item]) -> None:
-    if h.profile.name != "quick" or config.getoption("benchmark_max_time", None) != 1.0:
+    # pytest keeps an option's default as written (pytest-benchmark's: the string "1.0")
+    # and parses what a user gives (a float): a float here is the user's choice
+    chosen = not isinstance(config.getoption("benchmark_max_time", None), str)
+    if h.profile.name != "quick" or chosen:
         return  # another profile, or the user chose --benchmark-max-time
     for item in items:
         if plain_benchmark_suite(item):
@@ -389,7 +397,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h = harness_of(item.config)
     h.current_nodeid = item.nodeid
+    start = time.perf_counter()
+    if h.first_item_at is None:
+        h.first_item_at = start - h.start_clock
     yield
+    h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
 
@@ -514,6 +526,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not h.has_results:
         return
     terminalreporter.write_line(summary_line(h))
+    cut = budget_cut_line(h)
+    if cut:
+        terminalreporter.write_line(cut, red=True)
     failing = failing_line(h)
     if failing:
         terminalreporter.write_line(failing, red=True)
@@ -523,3 +538,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"toyad: writing the report failed: {h.publish_error}", red=True
         )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run budget that cut cases says so again as the command's very last line."""
+    if HARNESS not in config.stash:
+        return
+    cut = budget_cut_line(harness_of(config))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if cut and reporter is not None:
+        reporter.write_line(cut, red=True)

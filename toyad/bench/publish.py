@@ -10,7 +10,7 @@ from typing import Any
 
 from toyad.bench.analysis import crossovers, scaling_fits, tradeoffs
 from toyad.bench.environment import environment, git_commit, native_log
-from toyad.bench.harness import Harness
+from toyad.bench.harness import Harness, budget_cut
 from toyad.results import STATUSES
 
 
@@ -40,6 +40,7 @@ def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
         "complete": True,
         "resumed_from": harness.resumed_from,
         "reference_findings": reference_findings(),
+        "time_spent": harness.time_spent(),
     }
 
 
@@ -106,6 +107,29 @@ def summary_line(harness: Harness) -> str:
         counts[r["status"]] += 1
     parts = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     return f"toyad: {len(harness.records)} cases ({parts}); profile {harness.profile.name}"
+
+
+def budget_cut_line(harness: Harness) -> str:
+    """A plain line saying how many cases of which suites the run budget left unrun
+    ('' when it cut nothing)."""
+    return budget_cut_text(harness.records, harness.run_budget_s)
+
+
+def budget_cut_text(records: Any, budget_s: float | None = None) -> str:
+    """'toyad: the run budget ... left N cases unrun: suite k, ...' ('' when none were)."""
+    by_suite: dict[str, int] = {}
+    for record in records:
+        if budget_cut(record):
+            by_suite[record.get("suite") or "?"] = by_suite.get(record.get("suite") or "?", 0) + 1
+    if not by_suite:
+        return ""
+    total = sum(by_suite.values())
+    suites = ", ".join(f"{suite} {count}" for suite, count in sorted(by_suite.items()))
+    budget = f" ({budget_s:g} s)" if budget_s else ""
+    return (
+        f"toyad: NOT MEASURED: the run budget{budget} ran out and left {total} listed cases "
+        f"unrun ({suites}); the report shows them as skipped-too-slow"
+    )
 
 
 # the dataclass module is re-exported for suites that build specs with replace()
