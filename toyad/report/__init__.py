@@ -31,7 +31,7 @@ from toyad.report.load import (
     read_json,
     resolve_json_path,
 )
-from toyad.report.page import build_page
+from toyad.report.page import build_page, time_spent_frame
 from toyad.report.table import atomic_write_text, results_frame, write_csv
 
 __all__ = [
@@ -65,6 +65,9 @@ def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
         write_csv(tradeoff, out / "tradeoff.csv")
     if not run.semantics.empty:
         write_csv(run.semantics, out / "semantics.csv")
+    spent = time_spent_frame(run)
+    if not spent.empty:
+        write_csv(spent, out / "time.csv")
     atomic_write_text(out / "index.html", build_page(run))
     return out
 

@@ -28,6 +28,7 @@ SIZE_CLASSES = ((16, "small (n, m ≤ 16)"), (256, "medium (≤ 256)"), (math.in
 COVERAGE = 0.5  # a backend contends for "fastest" on at least this share of a group's cells
 SLOPE_MIN_SIZE = 16  # the loss ratio's slope is fitted from this size up (past the overhead)
 SURPRISING_SLOPE = 0.5  # the losing mode's extra growth expected ~size^1; below this: surprising
+WORK_SHOWS = 2.0  # a slope is judged on sizes where the loser costs this x the winner (crossover)
 ANCHORS = {
     "jacobian": "scaling",
     "gradient": "cost",
@@ -230,8 +231,14 @@ def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
     """Edges where the losing mode's cost grows much less than ~size times the winner's."""
     out = []
     for row in sentence_rows(rows):
-        points = [(s, l) for s, l in zip(row["sizes"], row["loss"]) if s >= SLOPE_MIN_SIZE]
-        fit = loglog_fit([p[0] for p in points], [p[1] for p in points]) if points else None
+        # judged where the work shows: past the crossover (the loser already costs
+        # WORK_SHOWS x the winner), so a fixed per-call cost no longer sets the ratio
+        points = [
+            (s, l)
+            for s, l in zip(row["sizes"], row["loss"])
+            if s >= SLOPE_MIN_SIZE and l >= WORK_SHOWS
+        ]
+        fit = loglog_fit(*zip(*points)) if len(points) > 1 else None
         if fit is None or fit["slope"] >= SURPRISING_SLOPE:
             continue
         loser, winner = ("forward", "reverse") if row["edge"] == "n" else ("reverse", "forward")
@@ -240,8 +247,8 @@ def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
             Finding(
                 f"Surprising: {_pair_name(row)}'s {loser}/{winner} "
                 f"ratio grows like {edge}^{fit['slope']:.2f} along {edge} ({row['held']}, sizes "
-                f"{points[0][0]}–{points[-1][0]}), where one extra factor of {edge} (slope ~1) "
-                "is expected; a fixed per-call cost larger than the passes' work flattens it.",
+                f"{points[0][0]}–{points[-1][0]}, past the crossover), where one extra factor "
+                f"of {edge} (slope ~1) is expected.",
                 "scaling",
                 "slope",
             )
@@ -255,6 +262,25 @@ def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
 def _what(row: Any) -> str:
     mode = f" ({row.mode})" if row.mode else ""
     return f"{row.problem} {row.operation}{mode}"
+
+
+def budget_findings(cases: pd.DataFrame) -> list[Finding]:
+    """How many listed cases the run budget left unrun, per suite (none: no sentence)."""
+    if cases.empty or "message" not in cases:
+        return []
+    cut = cases[cases["message"].fillna("").astype(str).str.startswith("not run: the run budget")]
+    if cut.empty:
+        return []
+    counts = cut.groupby("suite").size()
+    parts = ", ".join(f"{suite} {count}" for suite, count in counts.items())
+    return [
+        Finding(
+            f"NOT MEASURED: the run budget ran out and left {len(cut)} of the {len(cases)} "
+            f"listed cases unrun ({parts}); what follows is a partial run.",
+            "summary",
+            "budget",
+        )
+    ]
 
 
 def status_findings(cases: pd.DataFrame) -> list[Finding]:
@@ -458,7 +484,7 @@ def findings(run: Run) -> list[Finding]:
     """Sentences about this run, each from its data, most telling first."""
     cases = run.cases
     rows = crossover_rows(run)
-    out: list[Finding] = []
+    out: list[Finding] = budget_findings(cases)
     out += tradeoff_findings(rows)
     out += fastest(cases)
     out += status_findings(cases)

@@ -251,6 +251,22 @@ def incomplete_banner(run: Run) -> str:
     return f"<p class='note st-error'><b>Incomplete run.</b> {esc(reason)}.{hint}</p>"
 
 
+TIME_SPENT_COLUMNS = (
+    "suite", "items", "cases", "not_run", "wall_s", "prepare_s", "first_call_s", "warmup_s",
+    "timed_s", "other_s",
+)  # fmt: skip
+
+
+def time_spent_frame(run: Run) -> pd.DataFrame:
+    """Per suite: where its items' wall time went (empty if the run did not record it)."""
+    rows = ((run.raw.get("toyad") or {}).get("time_spent") or {}).get("suites") or []
+    if not rows:
+        return pd.DataFrame(columns=list(TIME_SPENT_COLUMNS))
+    frame = pd.DataFrame(rows).reindex(columns=list(TIME_SPENT_COLUMNS))
+    total = {c: frame[c].sum() for c in TIME_SPENT_COLUMNS if c != "suite"}
+    return pd.concat([frame, pd.DataFrame([{"suite": "all suites", **total}])], ignore_index=True)
+
+
 def summary_section(run: Run) -> str:
     cases = run.cases
     facts = [
@@ -284,6 +300,29 @@ def summary_section(run: Run) -> str:
         rows.append(f"<tr><th>{esc(suite)}</th>{cells}</tr>")
     out.append("<h3>Cases per status</h3>")
     out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    spent = time_spent_frame(run)
+    out.append("<h3 id='time-spent'>Where the run's time went</h3>")
+    if spent.empty:
+        out.append(note("Not recorded (a run from an older toyad, or one built from a journal)."))
+    else:
+        before = (run.raw.get("toyad") or {}).get("time_spent", {}).get("before_first_item_s")
+        lead = (
+            f"Before the first item (imports, collection): {fmt_seconds(before)}. "
+            if not missing(before)
+            else ""
+        )
+        out.append(
+            note(
+                lead + "Per suite, its test items' wall time split into preparing (tracing, "
+                "jit), first calls (checked; one-off costs such as kernels compiled per shape), "
+                "warm-up calls, timed rounds and the rest (checks, primal and empty-call "
+                "timings, speed probes, releases, pytest's own). Also time.csv."
+            )
+        )
+        shown = spent.copy()
+        for column in [c for c in shown.columns if c.endswith("_s")]:
+            shown[column] = shown[column].map(fmt_seconds)
+        out.append(frame_table(shown))
     out.append("<h3>Environment</h3>")
     env = run.environment
     keys = [k for k in ENV_FIRST if k in env] + sorted(k for k in env if k not in ENV_FIRST)
@@ -308,10 +347,12 @@ FINDING_LINKS = {
     "hessians": "Hessians",
     "cases": "all cases",
     "overview": "heat map",
+    "summary": "run and environment",
 }
 
 
 FINDING_KINDS = {
+    "budget": "Not measured",
     "tradeoff": "Forward vs reverse: where the mode expected to lose costs 2× the other",
     "slope": "Against the expected slopes (forward ~n, reverse ~m)",
     "speed": "Fastest backend per operation and size (the analytic reference aside)",
