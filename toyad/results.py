@@ -111,3 +111,11 @@ SEMANTICS_COLUMNS = (
     "expected",  # the documented/mathematical truth, "" if none
     "agrees",  # True/False, None where there is no single truth
 )
+
+# The message of a case a run budget left unrun starts with this (a guard rail that cut).
+BUDGET_CUT_PREFIX = "not run: the run budget"
+
+
+def budget_cut(record: dict) -> bool:
+    """Whether a run budget left this case unrun."""
+    return str(record.get("message") or "").startswith(BUDGET_CUT_PREFIX)

@@ -114,7 +114,14 @@ from toyad.bench.measure import (
 from toyad.bench.profiles import Profile
 from toyad.bench.selection import SelectionError
 from toyad.bench.speed import SLOW_FACTOR, WAIT_SHARE, SpeedProbe
-from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, SEMANTICS_COLUMNS, STATUSES
+from toyad.results import (
+    BUDGET_CUT_PREFIX,
+    CASE_COLUMNS,
+    EXTRA_CASE_FIELDS,
+    SEMANTICS_COLUMNS,
+    STATUSES,
+    budget_cut,
+)
 
 # A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
 # The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
@@ -237,15 +244,6 @@ SUITE_WEIGHT = {
 # A suite may run until the budget's end less this share of the later suites' estimates:
 # with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.
 RESERVE_SHARE = 0.5
-
-
-# The message prefix of a case the run budget left unrun (a guard rail, not a selector).
-BUDGET_CUT = "not run"
-
-
-def budget_cut(record: dict[str, Any]) -> bool:
-    """Whether the run budget left this case unrun."""
-    return str(record.get("message") or "").startswith(f"{BUDGET_CUT}: the run budget")
 
 
 def _primal_key(backend: str, inst: Any) -> tuple:
@@ -468,8 +466,8 @@ class Harness:
         if elapsed < deadline:
             return ""
         return (
-            f"{BUDGET_CUT}: the run budget ({self.run_budget_s:g} s; {deadline:.0f} s by the end "
-            "of this suite) is spent"
+            f"{BUDGET_CUT_PREFIX} ({self.run_budget_s:g} s; {deadline:.0f} s by the end of "
+            "this suite) is spent"
         )
 
     # -- what is selected ---------------------------------------------------

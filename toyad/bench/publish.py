@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from toyad.bench.analysis import crossovers, scaling_fits, tradeoffs
 from toyad.bench.environment import environment, git_commit, native_log
-from toyad.bench.harness import Harness, budget_cut
-from toyad.results import STATUSES
+from toyad.bench.harness import Harness
+from toyad.results import STATUSES, budget_cut
 
 
 def reference_findings() -> list[dict[str, Any]]:
@@ -117,10 +118,7 @@ def budget_cut_line(harness: Harness) -> str:
 
 def budget_cut_text(records: Any, budget_s: float | None = None) -> str:
     """'toyad: the run budget ... left N cases unrun: suite k, ...' ('' when none were)."""
-    by_suite: dict[str, int] = {}
-    for record in records:
-        if budget_cut(record):
-            by_suite[record.get("suite") or "?"] = by_suite.get(record.get("suite") or "?", 0) + 1
+    by_suite = Counter(record.get("suite") or "?" for record in records if budget_cut(record))
     if not by_suite:
         return ""
     total = sum(by_suite.values())

@@ -20,6 +20,7 @@ import pandas as pd
 from toyad.bench.analysis import crossover_text, crossovers, loglog_fit
 from toyad.report.load import Run
 from toyad.report.machines import base_backend
+from toyad.results import BUDGET_CUT_PREFIX
 
 REFERENCE_BACKEND = "analytic"  # the hand-written derivative: the reference, not a contestant
 PREFERRED_REVERSE = ("reverse", "reverse-recursive")  # a forward-only toy's partner in sentences
@@ -268,7 +269,7 @@ def budget_findings(cases: pd.DataFrame) -> list[Finding]:
     """How many listed cases the run budget left unrun, per suite (none: no sentence)."""
     if cases.empty or "message" not in cases:
         return []
-    cut = cases[cases["message"].fillna("").astype(str).str.startswith("not run: the run budget")]
+    cut = cases[cases["message"].fillna("").astype(str).str.startswith(BUDGET_CUT_PREFIX)]
     if cut.empty:
         return []
     counts = cut.groupby("suite").size()
