@@ -718,3 +718,18 @@ def test_a_derivative_whose_primal_is_over_the_cap_is_predicted_not_run():
     h2 = make_harness(time_cap_s=0.01)
     h2._entries["fake"] = harness.BackendEntry("fake", fast)
     assert h2.run_case(FakeBenchmark(), slow)["status"] == "ok"  # under the cap: measured
+
+
+def test_run_budget_estimates_scale_by_the_suites_run_so_far(monkeypatch):
+    # the full profile's items take ~10x the quick ones: semantics (est. 3.2 s) took 32 s,
+    # so nested (est. 7 s) keeps room for scaling (est. 8 s -> 80 s), not the whole budget
+    h, clock = _budgeted(monkeypatch, {"semantics": 10, "nested": 10, "scaling": 100}, 200.0)
+    assert h.budget_spent("semantics") == ""
+    h.note_item("semantics", 32.0)
+    clock["now"] = 32.0
+    assert h.budget_spent("nested") == ""
+    # 168 s left, scaling's scaled estimate 80 s: nested may run until 200 - 40 = 160 s
+    clock["now"] = 159.9
+    assert h.budget_spent("nested") == ""
+    clock["now"] = 160.1
+    assert "run budget" in h.budget_spent("nested")

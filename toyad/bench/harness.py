@@ -450,15 +450,22 @@ class Harness:
         started (so a run that fits its budget is never cut, even with estimates
         off by up to 2x), and never less than its estimate's proportional share
         of the time left (so a run that does not fit loses a tail of every suite,
-        not the last suites whole).
+        not the last suites whole). The estimates (quick-profile seconds an item)
+        are scaled by the suites run so far: their wall time over their estimate.
         """
         if not self.timing:  # the test command runs everything
             return ""
         elapsed = time.perf_counter() - self.start_clock
         weights, deadlines = self._suite_weight, self._suite_deadline
         if suite not in deadlines:
-            later = sum(w for s, w in weights.items() if s not in deadlines and s != suite)
-            mine = weights.get(suite, 0.0)
+            # the estimates scale by how the suites so far compared with theirs (another
+            # profile, a slower machine), never below 1
+            done = [s for s in deadlines if s in self.item_seconds]
+            estimated = sum(weights.get(s, 0.0) for s in done)
+            actual = sum(self.item_seconds[s] for s in done)
+            scale = max(1.0, actual / estimated) if estimated > 0 else 1.0
+            later = scale * sum(w for s, w in weights.items() if s not in deadlines and s != suite)
+            mine = scale * weights.get(suite, 0.0)
             left = max(0.0, self.run_budget_s - elapsed)
             share = mine / (mine + later) if mine + later > 0 else 1.0
             deadlines[suite] = elapsed + max(left - RESERVE_SHARE * later, left * share)
