@@ -569,12 +569,12 @@ def test_a_run_budget_that_fits_cuts_nothing_even_with_estimates_off_twofold(mon
 
 def test_a_run_budget_too_small_cuts_a_tail_of_every_suite(monkeypatch):
     # 16 s of estimates in a 10 s budget: semantics (25 x 0.32 = 8 s) may run until the
-    # end less half of scaling's 8 s (6 s; its proportional share would be 5 s)
+    # end less a quarter of scaling's 8 s (8 s; its proportional share would be 5 s)
     h, clock = _budgeted(monkeypatch, {"semantics": 25, "scaling": 100}, 10.0)
     assert h.budget_spent("semantics") == ""
-    clock["now"] = 5.99
+    clock["now"] = 7.99
     assert h.budget_spent("semantics") == ""
-    clock["now"] = 6.01
+    clock["now"] = 8.01
     assert "run budget" in h.budget_spent("semantics")
     assert h.budget_spent("scaling") == ""  # scaling starts with what is left
     clock["now"] = 9.99
@@ -728,8 +728,8 @@ def test_run_budget_estimates_scale_by_the_suites_run_so_far(monkeypatch):
     h.note_item("semantics", 32.0)
     clock["now"] = 32.0
     assert h.budget_spent("nested") == ""
-    # 168 s left, scaling's scaled estimate 80 s: nested may run until 200 - 40 = 160 s
-    clock["now"] = 159.9
+    # 168 s left, scaling's scaled estimate 80 s: nested may run until 200 - 20 = 180 s
+    clock["now"] = 179.9
     assert h.budget_spent("nested") == ""
-    clock["now"] = 160.1
+    clock["now"] = 180.1
     assert "run budget" in h.budget_spent("nested")

@@ -243,7 +243,7 @@ SUITE_WEIGHT = {
 }
 # A suite may run until the budget's end less this share of the later suites' estimates:
 # with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.
-RESERVE_SHARE = 0.5
+RESERVE_SHARE = 0.25
 
 
 def _primal_key(backend: str, inst: Any) -> tuple:
@@ -448,7 +448,7 @@ class Harness:
         A guard rail, not a selector: when a suite starts it may run until the
         budget's end less RESERVE_SHARE of the estimates of the suites not yet
         started (so a run that fits its budget is never cut, even with estimates
-        off by up to 2x), and never less than its estimate's proportional share
+        off by up to 4x), and never less than its estimate's proportional share
         of the time left (so a run that does not fit loses a tail of every suite,
         not the last suites whole). The estimates (quick-profile seconds an item)
         are scaled by the suites run so far: their wall time over their estimate.
