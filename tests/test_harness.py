@@ -733,3 +733,15 @@ def test_run_budget_estimates_scale_by_the_suites_run_so_far(monkeypatch):
     assert h.budget_spent("nested") == ""
     clock["now"] = 180.1
     assert "run budget" in h.budget_spent("nested")
+
+
+def test_a_run_far_over_its_budget_keeps_a_pool_for_the_small_fixed_suites(monkeypatch):
+    # scaling's estimate (10,000 x 0.08 s) dwarfs the budget: tensor-speed (est. 0.7 s),
+    # run first, still has the fixed suites' pool, FIXED_SUITES_SHARE of the budget
+    h, clock = _budgeted(monkeypatch, {"tensor-speed": 10, "scaling": 10_000}, 100.0)
+    assert h.budget_spent("tensor-speed") == ""
+    clock["now"] = 100.0 * harness.FIXED_SUITES_SHARE - 0.01
+    assert h.budget_spent("tensor-speed") == ""
+    clock["now"] += 0.02
+    assert "run budget" in h.budget_spent("tensor-speed")
+    assert h.budget_spent("scaling") == ""  # the rest is the elastic suites'

@@ -244,6 +244,9 @@ SUITE_WEIGHT = {
 # A suite may run until the budget's end less this share of the later suites' estimates:
 # with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.
 RESERVE_SHARE = 0.25
+# A run that does not fit: the small fixed suites share this much of the budget (by their
+# estimates), the elastic suites the rest, so neither group starves the other.
+FIXED_SUITES_SHARE = 0.45
 
 
 def _primal_key(backend: str, inst: Any) -> tuple:
@@ -450,8 +453,9 @@ class Harness:
         started (so a run that fits its budget is never cut, even with estimates
         off by up to 4x), and never less than its estimate's proportional share
         of the time left (so a run that does not fit loses a tail of every suite,
-        not the last suites whole). The estimates (quick-profile seconds an item)
-        are scaled by the suites run so far: their wall time over their estimate.
+        not the last suites whole: the pools of :meth:`_pooled_share`). The
+        estimates (quick-profile seconds an item) are scaled by the suites run so
+        far: their wall time over their estimate.
         """
         if not self.timing:  # the test command runs everything
             return ""
@@ -465,10 +469,10 @@ class Harness:
             actual = sum(self.item_seconds[s] for s in done)
             scale = max(1.0, actual / estimated) if estimated > 0 else 1.0
             later = scale * sum(w for s, w in weights.items() if s not in deadlines and s != suite)
-            mine = scale * weights.get(suite, 0.0)
             left = max(0.0, self.run_budget_s - elapsed)
-            share = mine / (mine + later) if mine + later > 0 else 1.0
-            deadlines[suite] = elapsed + max(left - RESERVE_SHARE * later, left * share)
+            deadlines[suite] = elapsed + max(
+                left - RESERVE_SHARE * later, self._pooled_share(suite, elapsed)
+            )
         deadline = deadlines[suite]
         if elapsed < deadline:
             return ""
@@ -476,6 +480,24 @@ class Harness:
             f"{BUDGET_CUT_PREFIX} ({self.run_budget_s:g} s; {deadline:.0f} s by the end of "
             "this suite) is spent"
         )
+
+    def _pooled_share(self, suite: str, elapsed: float) -> float:
+        """A suite's share of the time left when the run does not fit: the small fixed
+        suites (run first) share FIXED_SUITES_SHARE of the budget, the elastic suites
+        what is left, each pool by the suites' estimates."""
+        weights, deadlines = self._suite_weight, self._suite_deadline
+        elastic = suite in ELASTIC_SUITES
+        pool_end = self.run_budget_s
+        if not elastic and any(s in ELASTIC_SUITES for s in weights):
+            pool_end *= FIXED_SUITES_SHARE
+        waiting = [
+            s
+            for s in weights
+            if s not in deadlines and s != suite and (elastic or s not in ELASTIC_SUITES)
+        ]
+        mine = weights.get(suite, 0.0)
+        total = mine + sum(weights[s] for s in waiting)
+        return max(0.0, pool_end - elapsed) * (mine / total if total > 0 else 1.0)
 
     # -- what is selected ---------------------------------------------------
     @property
