@@ -310,7 +310,7 @@ class Harness:
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
-        self._deep_release_rss: int | None = None  # resident bytes after the last deep release
+        self._baseline_rss: int | None = None  # resident bytes when the first case ended
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
         self.item_seconds: dict[str, float] = {}  # suite -> its test items' wall time
@@ -834,6 +834,9 @@ class Harness:
             self.conclude(record, benchmark, "skipped-too-slow", reason)
             return record
         self._warm_reference(spec)
+        limit = self.max_rss_bytes
+        if limit and guards.rss_bytes() > limit * 0.75:  # near the limit: room first
+            self.deep_release()
         guards.reset_peak()
         rss_before = guards.rss_bytes()
         case_start = time.perf_counter()
@@ -862,7 +865,7 @@ class Harness:
         if record.get("n") is not None and record.get("m") is not None:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
-        self.release_after(spec.backend)
+        self.release_after(spec.backend, max(0, peak - rss_before))
         self.conclude(record, benchmark, status, message)
         return record
 
@@ -884,24 +887,25 @@ class Harness:
                 with contextlib.suppress(Exception):
                     loaded.backend.release()
         guards.release_memory()
-        self._deep_release_rss = guards.rss_bytes()
         self.deep_releases += 1
 
-    def release_after(self, backend: str) -> None:
+    def release_after(self, backend: str, grew_bytes: int = 0) -> None:
         """After a case: the backend drops the case's builds; process-wide caches
-        (compiled executables that later cases of the same shapes reuse) and
-        garbage go only once the resident set has grown DEEP_RELEASE_GROWTH of the
-        memory limit since the last deep release (a collection with the frameworks
-        loaded costs ~0.2 s: after every case it was most of a run's time)."""
+        (compiled executables that later cases of the same shapes reuse) and garbage
+        go too when the case itself grew the resident set by DEEP_RELEASE_GROWTH of
+        the memory limit, or the process is that far above where the first case
+        started (and over half the limit). A collection with the frameworks loaded
+        costs ~0.2 s: after every case it was most of a quick run's time."""
         entry = self._entries.get(backend)
         if entry is not None and entry.backend is not None:
             with contextlib.suppress(Exception):
                 entry.backend.release(framework_caches=False)
         limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+        growth = DEEP_RELEASE_GROWTH * limit
         rss = guards.rss_bytes()
-        if self._deep_release_rss is None:
-            self._deep_release_rss = rss
-        if rss > max(limit // 2, self._deep_release_rss + DEEP_RELEASE_GROWTH * limit):
+        if self._baseline_rss is None:
+            self._baseline_rss = rss
+        if grew_bytes > growth or rss > max(limit // 2, self._baseline_rss + growth):
             self.deep_release()
 
     def _warm_reference(self, spec: CaseSpec) -> None:
