@@ -262,6 +262,8 @@ class FakeBackend(Backend):
         if self.behaviour == "crash":
             raise RuntimeError("the framework fell over")
 
+        if self.behaviour == "slow-prepare":
+            time.sleep(self.delay_s)  # tracing, compiling
         state = {"calls": 0}
 
         def call():
@@ -270,7 +272,7 @@ class FakeBackend(Backend):
                 time.sleep(self.delay_s)  # a one-off first-call cost (kernels, lazy set-up)
             if self.behaviour == "retrace":
                 f(np, x)  # runs f in Python on every call, like a retracing jit
-            if self.delay_s and self.behaviour != "slow-first":
+            if self.delay_s and self.behaviour not in ("slow-first", "slow-prepare"):
                 time.sleep(self.delay_s)
             jac = inst.jacobian(x)
             return jac * (1 + 1e-6) if self.behaviour == "wrong" else jac
@@ -747,3 +749,15 @@ def test_a_run_far_over_its_budget_keeps_a_pool_for_the_small_fixed_suites(monke
     clock["now"] += 0.02
     assert "run budget" in h.budget_spent("tensor-speed")
     assert h.budget_spent("scaling") == ""  # the rest is the elastic suites'
+
+
+def test_a_size_whose_smaller_size_was_slow_to_prepare_is_not_started():
+    """A compile runs in C, out of the hard limits' reach: after a slow prepare at one
+    size, larger sizes of the same case are skipped-too-slow before they prepare."""
+    h = make_harness(time_cap_s=0.002)  # over 8 x the cap: 16 ms
+    fake_entry(h, behaviour="slow-prepare", delay_s=0.03)
+    first = h.run_case(FakeBenchmark(), spec(n=4, m=3))
+    assert first["status"] == "ok" and first["prepare_s"] >= 0.03
+    with pytest.raises(pytest.skip.Exception, match="preparing n=4, m=3 took"):
+        h.run_case(FakeBenchmark(), spec(n=8, m=3))
+    assert h.records[-1]["prepare_s"] is None  # not prepared at all

@@ -301,6 +301,7 @@ class Harness:
         self._empty: dict[str, float | None] = {}
         self._first_primal: dict[tuple, float] = {}
         self._primal_calls: dict[tuple, tuple[Callable[[], Any], float]] = {}
+        self._slow_prepares: dict[tuple, list[tuple[tuple[int, int, int], float]]] = {}
         self.guard = guards.Guard(self.max_rss_bytes)
         self.journal: Journal | None = None
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
@@ -908,6 +909,21 @@ class Harness:
         if grew_bytes > growth or rss > max(limit // 2, self._baseline_rss + growth):
             self.deep_release()
 
+    def _slow_to_prepare(self, key: tuple, size: tuple[int, int, int]) -> str:
+        """Why a size is not started because preparing a smaller one (tracing, compiling)
+        took over GUARANTEED_TIMEOUT_FACTOR x the cap, or ''. A compile runs in C, where
+        the hard limits cannot stop it (an unrolled loop compiled by XLA grew past 15 GiB
+        at the next size); a larger size compiles longer."""
+        for smaller, seconds in self._slow_prepares.get(key, ()):
+            if smaller != size and all(a <= b for a, b in zip(smaller, size)):
+                n0, m0, _ = smaller
+                return (
+                    f"skipped: preparing n={n0}, m={m0} took {seconds:.3g} s (tracing, "
+                    f"compiling), over {GUARANTEED_TIMEOUT_FACTOR:g} x the "
+                    f"{self.profile.time_cap_s:g} s cap: larger sizes are not started"
+                )
+        return ""
+
     def _warm_reference(self, spec: CaseSpec) -> None:
         """A user problem's reference by agreement, computed (once) outside the case's limits."""
         from toyad import problems
@@ -950,7 +966,12 @@ class Harness:
         if op in SCALAR_ONLY and not inst.scalar:
             return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
         key = (b.name, spec.problem, op, mode)
-        too_slow = self.slow.verdict(key, n, m)
+        size = (n, m, _instance_bytes(inst))  # (a preset may differ in its data alone)
+        too_slow = self.slow.verdict(key, n, m) or self._slow_to_prepare(key, size)
+        if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
+            with contextlib.suppress(Exception):
+                primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
+                too_slow = self._slow_to_prepare(primal_key, size)
         if too_slow:
             return "skipped-too-slow", too_slow
         try:
@@ -992,6 +1013,11 @@ class Harness:
         except Exception as exc:
             return "error", f"prepare raised {type(exc).__name__}: {exc}"
         record["prepare_s"] = time.perf_counter() - start
+        if (
+            self.timing
+            and record["prepare_s"] > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
+        ):
+            self._slow_prepares.setdefault(key, []).append((size, record["prepare_s"]))
         calls_before_warmup = counter.calls
         try:
             native, first_s = self.first_call(benchmark, call)
