@@ -301,7 +301,7 @@ class Harness:
         self._empty: dict[str, float | None] = {}
         self._first_primal: dict[tuple, float] = {}
         self._primal_calls: dict[tuple, tuple[Callable[[], Any], float]] = {}
-        self._slow_prepares: dict[tuple, list[tuple[tuple[int, int, int], float]]] = {}
+        self._slow_prepares: dict[tuple, list[tuple[tuple[int, int, int], str]]] = {}
         self.guard = guards.Guard(self.max_rss_bytes)
         self.journal: Journal | None = None
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
@@ -856,6 +856,11 @@ class Harness:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             if record.get("n") is not None and record.get("m") is not None:
                 self.slow.note(key, record["n"], record["m"], math.inf)
+                if self.timing:  # a preset of the same n, m but more data: not started
+                    inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
+                    size = (record["n"], record["m"], _instance_bytes(inst))
+                    why = f"was stopped at a hard limit ({status})"
+                    self._slow_prepares.setdefault(key, []).append((size, why))
             guards.release_memory()
         except Exception as exc:  # a failure outside the backend still leaves a record
             status, message = "error", f"harness: {type(exc).__name__}: {exc}"
@@ -910,17 +915,15 @@ class Harness:
             self.deep_release()
 
     def _slow_to_prepare(self, key: tuple, size: tuple[int, int, int]) -> str:
-        """Why a size is not started because preparing a smaller one (tracing, compiling)
-        took over GUARANTEED_TIMEOUT_FACTOR x the cap, or ''. A compile runs in C, where
-        the hard limits cannot stop it (an unrolled loop compiled by XLA grew past 15 GiB
-        at the next size); a larger size compiles longer."""
-        for smaller, seconds in self._slow_prepares.get(key, ()):
+        """Why a size is not started because a smaller one (smaller n, m or data: a
+        preset) took over GUARANTEED_TIMEOUT_FACTOR x the cap to prepare, or was stopped
+        at a hard limit; '' if none was. A compile runs in C, where the hard limits cannot
+        stop it (an unrolled loop compiled by XLA grew past 15 GiB at the next size)."""
+        for smaller, why in self._slow_prepares.get(key, ()):
             if smaller != size and all(a <= b for a, b in zip(smaller, size)):
                 n0, m0, _ = smaller
                 return (
-                    f"skipped: preparing n={n0}, m={m0} took {seconds:.3g} s (tracing, "
-                    f"compiling), over {GUARANTEED_TIMEOUT_FACTOR:g} x the "
-                    f"{self.profile.time_cap_s:g} s cap: larger sizes are not started"
+                    f"skipped: a smaller case (n={n0}, m={m0}) {why}: larger ones are not started"
                 )
         return ""
 
@@ -1017,7 +1020,11 @@ class Harness:
             self.timing
             and record["prepare_s"] > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
         ):
-            self._slow_prepares.setdefault(key, []).append((size, record["prepare_s"]))
+            why = (
+                f"took {record['prepare_s']:.3g} s to prepare (tracing, compiling), over "
+                f"{GUARANTEED_TIMEOUT_FACTOR:g} x the {self.profile.time_cap_s:g} s cap"
+            )
+            self._slow_prepares.setdefault(key, []).append((size, why))
         calls_before_warmup = counter.calls
         try:
             native, first_s = self.first_call(benchmark, call)
