@@ -218,6 +218,9 @@ def _family_of_missing(name: str) -> str:
 
 
 INSTANCE_CACHE_BYTES = 64 << 20
+# ... and at most this many instances: a workload's instance holds more than its arrays
+# (GradBench's models and data as Python objects), which the byte count does not see.
+INSTANCE_CACHE_ITEMS = 8
 # The suites a timed run puts last, in this order (a run budget that cuts, cuts their
 # tails): the forward/reverse tradeoff first, then accuracy (quick checks), then the
 # workloads at GradBench's sizes (their key backends first: WORKLOAD_KEY_BACKENDS).
@@ -552,8 +555,9 @@ class Harness:
         return True
 
     def instance(self, problem: str, n: int | None, m: int | None, preset: str = "") -> Any:
-        """The seeded instance (cached; the cache holds at most INSTANCE_CACHE_BYTES of
-        arrays, least recently used first out: instances are cheap to rebuild, equal).
+        """The seeded instance (cached: at most INSTANCE_CACHE_ITEMS instances and
+        INSTANCE_CACHE_BYTES of arrays, least recently used first out; instances are
+        cheap to rebuild, equal)
 
         ``preset`` names a size of a problem sized by options (a GradBench
         workload's description), or "tiny" for its smallest test size."""
@@ -574,7 +578,8 @@ class Harness:
         inst = chosen.instance(**sizes, seed=SEED)
         self._instances[key] = inst
         while len(self._instances) > 1 and (
-            sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
+            len(self._instances) > INSTANCE_CACHE_ITEMS
+            or sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
         ):
             self._instances.pop(next(iter(self._instances)))
         return inst
