@@ -1,4 +1,4 @@
-"""Native semantics (issue 8): each selected backend's own answer to one awkward question.
+"""Native semantics: each selected backend's own answer to one awkward question.
 
 One test per case of :data:`toyad.semantics.CASES`. For every semantic backend
 selected by ``--backends`` (any of a family's registry names selects it:

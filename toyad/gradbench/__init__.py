@@ -1,4 +1,4 @@
-"""Every toyad backend as a GradBench tool (issue 15).
+"""Every toyad backend as a GradBench tool.
 
     python -m toyad.gradbench BACKEND [--mode forward|reverse]   # or: toyad-gradbench
     python -m toyad.gradbench --matrix [--backends ...] [--evals ...]

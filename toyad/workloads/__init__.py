@@ -1,4 +1,4 @@
-"""GradBench's standard workloads as toyad problems (issue 14).
+"""GradBench's standard workloads as toyad problems.
 
 One module per GradBench eval (``hello``, ``gmm``, ``lstm``, ``ba``, ``ht``,
 ``kmeans``, ``ode``, ``llsq``, ``det``, ``lse``); each defines

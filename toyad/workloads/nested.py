@@ -1,4 +1,4 @@
-"""GradBench's nested-AD evals ``particle`` and ``saddle`` (issue 14: rr, ff, fr, rf).
+"""GradBench's nested-AD evals ``particle`` and ``saddle`` (rr, ff, fr, rf).
 
 Both evals minimise, by GradBench's gradient descent (``cpp/gradbench/gd.hpp``),
 an objective that itself calls a derivative: the Euler steps of ``particle``
