@@ -126,8 +126,9 @@ from toyad.results import (
 # A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
 # The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
 DEFAULT_MAX_RSS_GIB = 3.5
-# Process-wide caches and garbage are released once the resident set has grown this
-# fraction of the memory limit since the last such release (see Harness.release_after).
+# Process-wide caches and garbage are released after a case that grew the resident set by
+# this fraction of the memory limit, or while the process is that far above where the first
+# case ended (see Harness.release_after).
 DEEP_RELEASE_GROWTH = 0.0625
 # A case stopped at the memory limit runs once more if releasing every cache brought the
 # resident set this far below where the case started.
@@ -304,7 +305,8 @@ class Harness:
         self._empty: dict[str, float | None] = {}
         self._first_primal: dict[tuple, float] = {}
         self._primal_calls: dict[tuple, tuple[Callable[[], Any], float]] = {}
-        self._slow_prepares: dict[tuple, list[tuple[tuple[int, int, int], str]]] = {}
+        # (backend, problem, op, mode) -> (n, m, data bytes) that stop larger sizes, and why
+        self._stopping_sizes: dict[tuple, list[tuple[tuple[int, int, int], str]]] = {}
         self.guard = guards.Guard(self.max_rss_bytes)
         self.journal: Journal | None = None
         self.journal_opener: Callable[[], Any] | None = None  # opens it at the first record
@@ -865,7 +867,7 @@ class Harness:
                     inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
                     size = (record["n"], record["m"], _instance_bytes(inst))
                     why = f"was stopped at a hard limit ({status})"
-                    self._slow_prepares.setdefault(key, []).append((size, why))
+                    self._stopping_sizes.setdefault(key, []).append((size, why))
             guards.release_memory()
         except Exception as exc:  # a failure outside the backend still leaves a record
             status, message = "error", f"harness: {type(exc).__name__}: {exc}"
@@ -924,7 +926,7 @@ class Harness:
         preset) took over GUARANTEED_TIMEOUT_FACTOR x the cap to prepare, or was stopped
         at a hard limit; '' if none was. A compile runs in C, where the hard limits cannot
         stop it (an unrolled loop compiled by XLA grew past 15 GiB at the next size)."""
-        for smaller, why in self._slow_prepares.get(key, ()):
+        for smaller, why in self._stopping_sizes.get(key, ()):
             if smaller != size and all(a <= b for a, b in zip(smaller, size)):
                 n0, m0, _ = smaller
                 return (
@@ -1029,7 +1031,7 @@ class Harness:
                 f"took {record['prepare_s']:.3g} s to prepare (tracing, compiling), over "
                 f"{GUARANTEED_TIMEOUT_FACTOR:g} x the {self.profile.time_cap_s:g} s cap"
             )
-            self._slow_prepares.setdefault(key, []).append((size, why))
+            self._stopping_sizes.setdefault(key, []).append((size, why))
         calls_before_warmup = counter.calls
         try:
             native, first_s = self.first_call(benchmark, call)
