@@ -619,6 +619,31 @@ def test_eager_variants_run_python_each_call(name: str) -> None:
     assert calls[0] == before + 2
 
 
+@pytest.mark.parametrize("name", [n for n in ("jax-eager", "jax-jit") if n in INSTALLED])
+def test_jax_prepare_compiles_nothing_for_the_output_shape(name: str) -> None:
+    """The shape check is an abstract trace: f runs once in prepare (jit: once more to
+    compile), never eagerly, so eager kernels are not compiled for it."""
+    import jax
+
+    seen = []
+
+    def f(xp, x):
+        seen.append(isinstance(x, jax.core.Tracer))
+        return poly_f(xp, x)
+
+    backends.get(name).prepare("primal", f, XPOS)
+    assert seen and all(seen)  # traced each time, never run on concrete values
+
+
+@pytest.mark.skipif("jax-eager" not in INSTALLED, reason="jax not installed")
+def test_jax_eager_primal_of_an_f_that_branches_on_values() -> None:
+    def f(xp, x):  # Python control flow on a value: eager only
+        return xp.sum(xp.sin(x)) if float(x[0]) > 0 else xp.sum(x)
+
+    got = backends.get("jax-eager").run("primal", f, XPOS)
+    assert float(got) == pytest.approx(float(np.sum(np.sin(XPOS))), rel=1e-15)
+
+
 def test_jax_results_are_synchronised() -> None:
     if "jax-eager" not in INSTALLED:
         pytest.skip("jax not installed")

@@ -88,7 +88,7 @@ def test_every_supported_operation_matches_analytic(name, problem):
             err = rel_error(got, truth)
             assert err <= tolerance(name, operation), (operation, mode, err)
             checked += 1
-    assert checked >= 2 or (declined and not checked)
+    assert checked >= 2 or declined  # (a declined derivative leaves the primal alone)
 
 
 def test_inputs_are_not_mutated_and_results_are_float64():

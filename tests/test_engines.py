@@ -167,6 +167,16 @@ def test_nested_halving_10k_deep_linear_backward_and_exponential_recursion():
     assert reverse.count_paths(z) > 2**10_000
 
 
+def test_count_paths_of_several_outputs_sums_each_outputs_recursive_calls():
+    x, y = reverse.Var("x", 0.3), reverse.Var("y", 2.0)
+    a = x * y + x  # paths from a: a, x*y, x, y, x -> 5
+    b = a * a  # paths from b: b, then a twice -> 1 + 2 * 5
+    assert reverse.count_paths(a) == 5
+    assert reverse.count_paths(b) == 11
+    assert reverse.count_paths(a, b) == 16
+    assert reverse.count_paths(a, a) == 10  # an output listed twice is started twice
+
+
 def halving_chain(depth):
     x = reverse.Var("x", 0.3)
     z = x

@@ -786,11 +786,15 @@ def hessian(
     )
 
 
-def count_paths(output: Node) -> int:
-    """Calls the recursive ``backpropagate`` would make: one per path from the output."""
-    paths: dict[int, int] = {id(output): 1}
+def count_paths(*outputs: Node) -> int:
+    """Calls the recursive ``backpropagate`` would make, started once from each output:
+    one per path from an output to a node (one sweep over the graph, whatever the
+    number of outputs)."""
+    paths: dict[int, int] = {}
+    for y in outputs:
+        paths[id(y)] = paths.get(id(y), 0) + 1
     total = 0
-    for node in reversed(graph.topological_order([output])):
+    for node in reversed(graph.topological_order(outputs)):
         p = paths.get(id(node), 0)
         total += p
         for kid in node._kids:

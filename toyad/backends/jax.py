@@ -90,7 +90,7 @@ class JaxBackend(Backend):
     def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         xj = jnp.asarray(x)
         fx, consts = bind_args(f, XP)  # constants -> jax arrays once, here: arguments
-        out_shape = check_output_shape(jnp.shape(fx(xj, consts)))
+        out_shape = check_output_shape(_output_shape(fx, xj, consts))
 
         def primal(z, c):
             return fx(z, c)
@@ -186,6 +186,18 @@ class JaxBackend(Backend):
             "x64": str(jax.config.jax_enable_x64),
             "cpu_async_dispatch": str(jax.config.read("jax_cpu_enable_async_dispatch")),
         }
+
+
+def _output_shape(fx: Callable, xj: Any, consts: Any) -> tuple[int, ...]:
+    """f's output shape from an abstract trace (no kernel compiled, nothing run); an f
+    that only runs eagerly (Python control flow on values) is called once instead."""
+    try:
+        out = jax.eval_shape(fx, xj, consts)
+    except Exception:
+        out = None
+    if isinstance(out, jax.ShapeDtypeStruct):
+        return tuple(out.shape)
+    return tuple(jnp.shape(fx(xj, consts)))  # (its errors are the ones a user would meet)
 
 
 def make(name: str) -> JaxBackend:

@@ -259,7 +259,7 @@ class ReverseBackend(Backend):
     def _build(self, operation, mode, f, x, v, u) -> Bind:
         """The recursive pass's cost check runs once per build (on the sample x);
         each bind then records a fresh graph in its timed call, as ``_prepare`` does."""
-        if self.recursive:
+        if self.recursive and operation != "primal":  # (the primal does not backpropagate)
             self._check_recursion_cost(operation, lambda: _record(f, x))
 
         def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Prepared:
@@ -344,8 +344,8 @@ class ReverseBackend(Backend):
         nodes = [y for y in outs if isinstance(y, reverse.Node)]
         if not nodes:
             return
-        calls = sum(reverse.count_paths(y) for y in nodes)
-        depth = max(_depth(y) for y in nodes)
+        calls = reverse.count_paths(*nodes)
+        depth = _depth(nodes)
         if calls > self.max_calls:
             raise TooExpensive(
                 self.name,
@@ -394,11 +394,12 @@ def _node_value(y: Any) -> Any:
     return y.value if isinstance(y, reverse.Node) else y
 
 
-def _depth(root: reverse.Node) -> int:
+def _depth(roots: list[reverse.Node]) -> int:
+    """The longest chain of operations from any of ``roots`` down to a leaf."""
     depth: dict[int, int] = {}
-    for node in graph.topological_order([root]):
+    for node in graph.topological_order(roots):
         depth[id(node)] = 1 + max((depth[id(k)] for k in node._kids), default=0)
-    return depth[id(root)]
+    return max(depth[id(r)] for r in roots)
 
 
 # -- the registry's factory -----------------------------------------------------------
