@@ -614,8 +614,9 @@ class ReleaseCounter(FakeBackend):
 
 def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
     """After a case the backend drops its builds; process-wide caches (JAX's executables)
-    and garbage go when the case grew the resident set by a sixteenth of the limit, or
-    the process is that far above where the first case ended and over half the limit."""
+    and garbage go when the case kept a sixteenth of the limit resident, or the process
+    is a quarter of the limit above where the first case ended and over half the limit.
+    A case whose peak was high but which kept nothing releases nothing more."""
     from toyad.bench import guard
 
     h = make_harness()
@@ -624,17 +625,23 @@ def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
     h._entries["fake"] = harness.BackendEntry("fake", b)
     trims = []
     monkeypatch.setattr(guard, "release_memory", lambda: trims.append(1))
-    rss = {"now": 1 << 30}
+    rss = {"now": 3 << 30}
     monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
     h.release_after("fake")  # the first case sets the baseline
-    rss["now"] += 512 << 20  # a sixteenth of 8 GiB above it (not more), under half the limit
-    h.release_after("fake", grew_bytes=100 << 20)
+    start = rss["now"]
+    rss["now"] += 512 << 20  # a sixteenth of 8 GiB kept (not more)
+    h.release_after("fake", rss_before=start)
     assert b.releases == [False, False] and not trims
-    h.release_after("fake", grew_bytes=600 << 20)  # a big case: its caches go at once
+    start = rss["now"]
+    rss["now"] += 600 << 20  # a case that kept more: its caches go at once
+    h.release_after("fake", rss_before=start)
     assert b.releases[-2:] == [False, True] and trims == [1]
-    rss["now"] = (4 << 30) + (1 << 20)  # past half the limit and far above the baseline
-    h.release_after("fake")
-    h.release_after("fake")  # still there: released again (not a new, higher baseline)
+    rss["now"] = (5 << 30) - (1 << 20)  # past half the limit, under a quarter above the first
+    h.release_after("fake", rss_before=rss["now"])
+    assert b.releases[-1] is False and h.deep_releases == 1
+    rss["now"] = (5 << 30) + (1 << 20)  # a quarter of the limit above the first case
+    h.release_after("fake", rss_before=rss["now"])
+    h.release_after("fake", rss_before=rss["now"])  # still there: released again
     assert b.releases[-4:] == [False, True, False, True] and h.deep_releases == 3
 
 

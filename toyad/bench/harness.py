@@ -126,10 +126,13 @@ from toyad.results import (
 # A case (prepare, warm-up, timed rounds, primal) is stopped at this many caps: see profiles.
 # The process's resident memory a case may drive it to, by default (TOYAD_MAX_RSS_GIB).
 DEFAULT_MAX_RSS_GIB = 3.5
-# Process-wide caches and garbage are released after a case that grew the resident set by
-# this fraction of the memory limit, or while the process is that far above where the first
-# case ended (see Harness.release_after).
-DEEP_RELEASE_GROWTH = 0.0625
+# Process-wide caches and garbage are released after a case that kept this fraction of the
+# memory limit resident (its builds released), or while the process is DEEP_RELEASE_DRIFT of
+# the limit above where the first case ended (see Harness.release_after). Every release drops
+# compiled kernels that later cases would reuse, so it is kept for real growth: a process
+# with every framework loaded drifts by ~0.2 GiB over a quick run in executables alone.
+DEEP_RELEASE_KEPT = 0.0625
+DEEP_RELEASE_DRIFT = 0.25
 # A case stopped at the memory limit runs once more if releasing every cache brought the
 # resident set this far below where the case started.
 MEMORY_RETRY_BYTES = 64 << 20
@@ -317,6 +320,7 @@ class Harness:
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
+        self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
         self.item_seconds: dict[str, float] = {}  # suite -> its test items' wall time
@@ -444,6 +448,19 @@ class Harness:
     @property
     def run_budget_s(self) -> float:
         return self.run_budget_override or self.profile.run_budget_s
+
+    def when_selected(self, suite: str, start: Callable[[Harness], None]) -> None:
+        """Call ``start(harness)`` once the run's selection is known, if it has items of
+        ``suite`` (work a suite can begin in the background: a worker's imports)."""
+        self._on_selected.setdefault(suite, []).append(start)
+
+    def selected(self, suite_items: dict[str, int]) -> None:
+        """The run's selection is known: begin what its suites asked for (when_selected)."""
+        for suite, starts in self._on_selected.items():
+            if suite_items.get(suite):
+                for start in starts:
+                    start(self)
+        self._on_selected.clear()
 
     def plan_budget(self, suite_items: dict[str, int]) -> None:
         """Each suite's estimated seconds (item count x SUITE_WEIGHT), for
@@ -878,7 +895,7 @@ class Harness:
         if record.get("n") is not None and record.get("m") is not None:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
-        self.release_after(spec.backend, max(0, peak - rss_before))
+        self.release_after(spec.backend, rss_before)
         self.conclude(record, benchmark, status, message)
         return record
 
@@ -902,23 +919,25 @@ class Harness:
         guards.release_memory()
         self.deep_releases += 1
 
-    def release_after(self, backend: str, grew_bytes: int = 0) -> None:
+    def release_after(self, backend: str, rss_before: int | None = None) -> None:
         """After a case: the backend drops the case's builds; process-wide caches
         (compiled executables that later cases of the same shapes reuse) and garbage
-        go too when the case itself grew the resident set by DEEP_RELEASE_GROWTH of
-        the memory limit, or the process is that far above where the first case
-        started (and over half the limit). A collection with the frameworks loaded
-        costs ~0.2 s: after every case it was most of a quick run's time."""
+        go too when the case kept DEEP_RELEASE_KEPT of the memory limit resident
+        (``rss_before``: where it started), or the process is DEEP_RELEASE_DRIFT of the
+        limit above where the first case ended (and over half the limit). A collection
+        with the frameworks loaded costs ~0.2 s, and recompiling what a release dropped
+        more: after every case it was most of a quick run's time."""
         entry = self._entries.get(backend)
         if entry is not None and entry.backend is not None:
             with contextlib.suppress(Exception):
                 entry.backend.release(framework_caches=False)
         limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
-        growth = DEEP_RELEASE_GROWTH * limit
         rss = guards.rss_bytes()
         if self._baseline_rss is None:
             self._baseline_rss = rss
-        if grew_bytes > growth or rss > max(limit // 2, self._baseline_rss + growth):
+        kept = rss - rss_before if rss_before is not None else 0
+        drifted = rss > max(limit // 2, self._baseline_rss + DEEP_RELEASE_DRIFT * limit)
+        if kept > DEEP_RELEASE_KEPT * limit or drifted:
             self.deep_release()
 
     def _slow_to_prepare(self, key: tuple, size: tuple[int, int, int]) -> str:
