@@ -26,7 +26,9 @@ mode, ``n`` = L, ``m`` = 1, problem ``tanh_chain_w256``, ``peak_bytes``,
 
 from __future__ import annotations
 
+import atexit
 import math
+import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +87,10 @@ def memory_cases(h: harness.Harness) -> list[MemoryCase]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "memory_case" in metafunc.fixturenames:
-        cases = memory_cases(harness.harness_of(metafunc.config))
+        h = harness.harness_of(metafunc.config)
+        cases = memory_cases(h)
         metafunc.parametrize("memory_case", cases, ids=[c.id for c in cases])
+        h.when_selected("memory", start_workers_early)
 
 
 # -- the chain per engine (the framework builders run in the worker process) ----------
@@ -237,16 +241,20 @@ TARGETS = {
 
 
 class Workers:
-    """The framework cases' worker processes, started in the background on first need.
+    """The framework cases' worker processes.
 
-    quick: one worker per framework for all its cases; full: one per case.
-    Results are futures keyed by case, so every test takes its own.
+    quick: one worker per framework for all its cases, started (its imports) as soon
+    as the run knows it has memory cases, measuring when the suite's first framework
+    case asks; full: one fresh process per case, started when the suite asks.
+    Workers measure one at a time while timing, two at a time under
+    --benchmark-disable. Results are futures keyed by case, so every test takes its own.
     """
 
     def __init__(self, h: harness.Harness, cases: list[MemoryCase]):
         self.shared = h.profile.name == "quick"
         self.method = "rss-subprocess-shared" if self.shared else "rss-subprocess"
-        rounds = SUBPROCESS_ROUNDS[h.profile.name] if h.timing else 0
+        self.rounds = SUBPROCESS_ROUNDS[h.profile.name] if h.timing else 0
+        self.budget_s = h.profile.budget_s * 10
         self.pool = ThreadPoolExecutor(max_workers=1 if h.timing else 2)
         self.futures: dict[MemoryCase, Future] = {}
         groups: dict[Any, list[MemoryCase]] = {}
@@ -254,16 +262,45 @@ class Workers:
             groups.setdefault(case.backend if self.shared else case, []).append(case)
         # the slowest worker (TensorFlow: ~4 s to import) first, so two at a time pack well
         order = {name: i for i, name in enumerate(("tf-eager", "torch-autograd", "jax-jit"))}
-        for group in sorted(groups.values(), key=lambda g: order[g[0].backend]):
+        self.groups = sorted(groups.values(), key=lambda g: order[g[0].backend])
+        self.processes: list[subprocess.Popen | None] = [
+            memory.start_worker(
+                preload=(TARGETS[g[0].backend].partition(":")[0], FRAMEWORKS[g[0].backend])
+            )
+            if self.shared
+            else None
+            for g in self.groups
+        ]
+        atexit.register(self.close)
+
+    def start(self) -> None:
+        """Send the workers their cases (once)."""
+        if self.futures:
+            return
+        for group, process in zip(self.groups, self.processes):
             jobs = [(TARGETS[c.backend], _worker_args(c)) for c in group]
             future = self.pool.submit(
-                memory.subprocess_peak, jobs, rounds=rounds, budget_s=h.profile.budget_s * 10
+                memory.subprocess_peak,
+                jobs,
+                rounds=self.rounds,
+                budget_s=self.budget_s,
+                worker=process,
             )
             for i, case in enumerate(group):
                 self.futures[case] = _pick(future, i)
 
     def outcome(self, case: MemoryCase) -> memory.Outcome:
+        self.start()
         return self.futures[case].result()
+
+    def close(self) -> None:
+        """Stop workers that never got their cases (a run cut short, a deselection)."""
+        if self.futures:
+            return
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 def _worker_args(case: MemoryCase) -> dict[str, Any]:
@@ -284,6 +321,12 @@ def _pick(future: Future, index: int) -> Future:
 
 
 _WORKERS: dict[int, Workers] = {}
+
+
+def start_workers_early(h: harness.Harness) -> None:
+    """Timing a quick run: the shared workers start (import) while other suites run."""
+    if h.timing:
+        workers_for(h)
 
 
 def workers_for(h: harness.Harness) -> Workers:

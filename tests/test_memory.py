@@ -69,6 +69,23 @@ def test_a_dying_worker_leaves_errors_with_its_last_words():
     assert "exited with code 3" in outcomes[1].error
 
 
+def test_a_worker_started_early_imports_first_and_measures_when_asked():
+    worker = memory.start_worker(preload=("json", "no_such_module_here"))
+    assert worker.poll() is None  # waiting for its request (a bad preload is not fatal)
+    (outcome,) = memory.subprocess_peak(
+        [("toyad.memory:allocation_probe", {"floats": MB8})], rounds=1, worker=worker
+    )
+    assert outcome.ok, outcome.error
+    assert 8e6 * 0.9 <= outcome.peak_bytes <= 8e6 * 1.5
+    assert worker.returncode == 0
+
+
+def test_a_worker_never_asked_exits_quietly_when_its_input_closes():
+    worker = memory.start_worker(preload=("json",))
+    out, err = worker.communicate("", timeout=60)
+    assert worker.returncode == 0 and out == "" and "Traceback" not in err
+
+
 def test_bad_target_spec():
     (outcome,) = memory.subprocess_peak([("toyad.memory", {})], rounds=0)
     assert not outcome.ok and "module:function" in outcome.error

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,14 +207,33 @@ def _run_one(target: str, args: dict[str, Any], rounds: int, budget_s: float) ->
     }
 
 
-def worker_main(stdin: Any = None, stdout: Any = None) -> int:
-    """The child: reads {"cases": [{"target", "args"}], "rounds", "budget_s"} as JSON,
-    writes one JSON line per case (errors included), in order."""
-    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    request = json.load(stdin)
+def _preload(argv: list[str]) -> None:
+    """``[--threads N] module ...``: threads pinned, then the modules imported, before the
+    request arrives (a worker started early does its imports while it waits)."""
     from toyad import runtime
 
-    runtime.configure(request.get("threads"))
+    threads = None
+    if argv[:1] == ["--threads"]:
+        threads, argv = int(argv[1]), argv[2:]
+    runtime.configure(threads)
+    for module in argv:
+        with contextlib.suppress(Exception):  # (the case that needs it meets the error)
+            importlib.import_module(module)
+
+
+def worker_main(stdin: Any = None, stdout: Any = None, argv: list[str] | None = None) -> int:
+    """The child: imports what its command line names (see :func:`start_worker`), then
+    reads {"cases": [{"target", "args"}], "rounds", "budget_s"} as JSON and writes one
+    JSON line per case (errors included), in order."""
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    _preload(list(argv or []))
+    text = stdin.read()
+    if not text.strip():  # started early and never asked (the run ended first)
+        return 0
+    request = json.loads(text)
+    from toyad import runtime
+
+    runtime.configure(request.get("threads"))  # (no-op when _preload pinned them)
     for case in request["cases"]:
         try:
             line = _run_one(
@@ -232,6 +251,28 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def start_worker(preload: Sequence[str] = (), threads: int | None = None) -> subprocess.Popen:
+    """A fresh worker process, started now: it pins its threads and imports ``preload``
+    (modules: a framework, the targets' module), then waits for the request that
+    :func:`subprocess_peak` sends it. Imports take seconds (TensorFlow ~4 s): a worker
+    started before it is needed does them while the caller works."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    argv = [sys.executable, "-m", "toyad.memory"]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    return subprocess.Popen(
+        [*argv, *preload],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=env,
+    )
+
+
 def subprocess_peak(
     cases: list[tuple[str, dict[str, Any]]],
     *,
@@ -239,14 +280,16 @@ def subprocess_peak(
     budget_s: float = 0.5,
     timeout_s: float = 300.0,
     threads: int | None = None,
+    worker: subprocess.Popen | None = None,
 ) -> list[Outcome]:
     """Measure each (target, args) case in ONE fresh worker process, in order.
 
     ``target`` is "module:function"; ``function(args)`` builds the case and
     returns a zero-argument callable doing the gradient (returning it, or
     (value, gradient)). For one case per process, call this once per case.
-    A worker that dies leaves the cases it did not finish as errors carrying
-    the last line of its stderr.
+    ``worker``: a process from :func:`start_worker` that has not had a request
+    yet (else one is started here). A worker that dies leaves the cases it did
+    not finish as errors carrying the last line of its stderr.
     """
     request = {
         "cases": [{"target": t, "args": a} for t, a in cases],
@@ -254,23 +297,18 @@ def subprocess_peak(
         "budget_s": budget_s,
         "threads": threads,
     }
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = worker if worker is not None else start_worker(threads=threads)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "toyad.memory"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=root,
-            env=env,
-        )
-        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        stdout, stderr = proc.communicate(json.dumps(request), timeout=timeout_s)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, _ = proc.communicate()
         stderr, code = f"worker timed out after {timeout_s:g} s", None
+    except OSError as exc:  # (a worker that died before its request: a broken pipe)
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr, code = f"{stderr}\n{type(exc).__name__}: {exc}", proc.returncode
     outcomes = []
     for line in stdout.splitlines():
         try:
@@ -317,4 +355,4 @@ def allocation_probe(args: dict[str, Any]) -> Callable[[], Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main())
+    sys.exit(worker_main(argv=sys.argv[1:]))

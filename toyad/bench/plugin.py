@@ -414,7 +414,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for item in items:
             suite = suite_of(item)
             suites[suite] = suites.get(suite, 0) + 1
-        harness_of(session.config).plan_budget(suites)
+        h = harness_of(session.config)
+        h.plan_budget(suites)
+        h.selected(suites)
         freeze_heap()
 
 
