@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 from benchmarks import harness
-from toyad import memory
+from toyad import memory, runtime
 from toyad.backends import missing_package
 
 WIDTH = 256
@@ -265,7 +265,8 @@ class Workers:
         self.groups = sorted(groups.values(), key=lambda g: order[g[0].backend])
         self.processes: list[subprocess.Popen | None] = [
             memory.start_worker(
-                preload=(TARGETS[g[0].backend].partition(":")[0], FRAMEWORKS[g[0].backend])
+                preload=(TARGETS[g[0].backend].partition(":")[0], FRAMEWORKS[g[0].backend]),
+                import_cpus=sorted(runtime.idle_cpus()),  # not on the CPU the run times on
             )
             if self.shared
             else None

@@ -86,6 +86,19 @@ def test_a_worker_never_asked_exits_quietly_when_its_input_closes():
     assert worker.returncode == 0 and out == "" and "Traceback" not in err
 
 
+def test_a_worker_imports_on_the_cpus_it_is_given_and_measures_on_its_own(monkeypatch):
+    import os
+
+    from toyad import runtime
+
+    moves = []
+    monkeypatch.setattr(runtime, "set_affinity", lambda cpus: moves.append(set(cpus)))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1}, raising=False)
+    measure_on = memory._preload(["--threads", "1", "--import-cpus", "0", "json"])
+    assert moves == [{0}] and measure_on == {1}
+    assert memory._preload(["json"]) is None and moves == [{0}]  # none given: not moved
+
+
 def test_bad_target_spec():
     (outcome,) = memory.subprocess_peak([("toyad.memory", {})], rounds=0)
     assert not outcome.ok and "module:function" in outcome.error

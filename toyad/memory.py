@@ -207,18 +207,29 @@ def _run_one(target: str, args: dict[str, Any], rounds: int, budget_s: float) ->
     }
 
 
-def _preload(argv: list[str]) -> None:
-    """``[--threads N] module ...``: threads pinned, then the modules imported, before the
-    request arrives (a worker started early does its imports while it waits)."""
+def _preload(argv: list[str]) -> set[int] | None:
+    """``[--threads N] [--import-cpus 0,2] module ...``: threads pinned, then the modules
+    imported, before the request arrives (a worker started early does its imports while
+    it waits), on ``--import-cpus`` if given. Returns the CPU mask to measure on (the
+    one the worker was started with) when the imports ran elsewhere."""
     from toyad import runtime
 
-    threads = None
-    if argv[:1] == ["--threads"]:
-        threads, argv = int(argv[1]), argv[2:]
+    threads = cpus = None
+    while argv[:1] in (["--threads"], ["--import-cpus"]):
+        if argv[0] == "--threads":
+            threads = int(argv[1])
+        else:
+            cpus = {int(c) for c in argv[1].split(",") if c}
+        argv = argv[2:]
     runtime.configure(threads)
+    measure_on = None
+    if cpus and hasattr(os, "sched_getaffinity"):
+        measure_on = os.sched_getaffinity(0)
+        runtime.set_affinity(cpus)
     for module in argv:
         with contextlib.suppress(Exception):  # (the case that needs it meets the error)
             importlib.import_module(module)
+    return measure_on
 
 
 def worker_main(stdin: Any = None, stdout: Any = None, argv: list[str] | None = None) -> int:
@@ -226,10 +237,14 @@ def worker_main(stdin: Any = None, stdout: Any = None, argv: list[str] | None = 
     reads {"cases": [{"target", "args"}], "rounds", "budget_s"} as JSON and writes one
     JSON line per case (errors included), in order."""
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    _preload(list(argv or []))
+    measure_on = _preload(list(argv or []))
     text = stdin.read()
     if not text.strip():  # started early and never asked (the run ended first)
         return 0
+    if measure_on:  # back where its parent measures (threads the imports made too)
+        from toyad import runtime
+
+        runtime.set_affinity(measure_on)
     request = json.loads(text)
     from toyad import runtime
 
@@ -251,17 +266,25 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def start_worker(preload: Sequence[str] = (), threads: int | None = None) -> subprocess.Popen:
+def start_worker(
+    preload: Sequence[str] = (),
+    threads: int | None = None,
+    import_cpus: Sequence[int] = (),
+) -> subprocess.Popen:
     """A fresh worker process, started now: it pins its threads and imports ``preload``
     (modules: a framework, the targets' module), then waits for the request that
     :func:`subprocess_peak` sends it. Imports take seconds (TensorFlow ~4 s): a worker
-    started before it is needed does them while the caller works."""
+    started before it is needed does them while the caller works -- on
+    ``import_cpus`` (the CPUs the caller is not timing on), measuring later on the CPUs
+    it inherited."""
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     argv = [sys.executable, "-m", "toyad.memory"]
     if threads is not None:
         argv += ["--threads", str(threads)]
+    if import_cpus:
+        argv += ["--import-cpus", ",".join(str(c) for c in import_cpus)]
     return subprocess.Popen(
         [*argv, *preload],
         stdin=subprocess.PIPE,

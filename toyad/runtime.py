@@ -93,6 +93,27 @@ def _tune_malloc() -> str:
     return "mmap/trim thresholds 1 GiB" if ok else "default (mallopt refused)"
 
 
+def set_affinity(cpus: set[int]) -> None:
+    """Move every thread of this process to ``cpus`` (where the platform allows).
+    sched_setaffinity(0) moves the calling thread only; threads started later inherit
+    their creator's mask."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    tids = (
+        [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    )
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, cpus)
+
+
+def idle_cpus() -> set[int]:
+    """The machine's CPUs this process is not pinned to (empty when it is not pinned)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return set()
+    return set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
+
+
 def pin_cpu(index: int = -1) -> str:
     """Keep this process's threads, present and future, on one CPU; returns what was done.
 
@@ -115,16 +136,7 @@ def pin_cpu(index: int = -1) -> str:
             cpu = int(choice)
         else:
             cpu = allowed[index % len(allowed)]
-        # sched_setaffinity(0) moves the calling thread only: set every thread that
-        # exists (threads started later inherit their creator's mask)
-        tids = (
-            [int(t) for t in os.listdir("/proc/self/task")]
-            if os.path.isdir("/proc/self/task")
-            else [0]
-        )
-        for tid in tids:
-            with contextlib.suppress(OSError):  # a thread that ended meanwhile
-                os.sched_setaffinity(tid, {cpu})
+        set_affinity({cpu})
         done = f"pinned to CPU {cpu} of {allowed}"
     _applied["pinned"] = done
     return done
