@@ -33,6 +33,7 @@ import pytest
 
 from benchmarks import harness
 from toyad import dual, reverse, symbolic
+from toyad.bench.turns import turns
 
 X0, Y0 = 0.5, 0.3
 STEPS = {"quick": 2000, "full": 10_000}  # "thousands of steps"
@@ -199,7 +200,8 @@ def _timed(h: harness.Harness, benchmark, call: Callable, first_s: float, gc_sta
     was_enabled = gc.isenabled()
     gc.enable()
     try:
-        benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+        with turns().exclusive():  # (a run's jobs take turns to time)
+            benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
     finally:
         if not was_enabled:
             gc.disable()

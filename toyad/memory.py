@@ -177,24 +177,27 @@ def _as_pair(result: Any) -> tuple[float | None, np.ndarray]:
 
 
 def _run_one(target: str, args: dict[str, Any], rounds: int, budget_s: float) -> dict[str, Any]:
+    from toyad.bench.turns import turns  # a run's jobs take turns to time (TOYAD_TURNS)
+
     call = _build(target, args)
     start = time.perf_counter()
     call()  # warm: compilation, kernel caches, lazy imports
     first_s = time.perf_counter() - start
-    start = time.perf_counter()
-    result, peak, baseline = rss_peak(call)
-    steady_s = time.perf_counter() - start  # a warm call (plus a gc and a trim)
-    value, grad = _as_pair(result)
-    times = []
-    wanted = min(rounds, max(3, int(budget_s / max(steady_s, 1e-9))))  # 0 rounds: untimed
-    gc.disable()
-    try:
-        for _ in range(wanted):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    finally:
-        gc.enable()
+    with turns().exclusive():  # the peak and the rounds: alone on the machine
+        start = time.perf_counter()
+        result, peak, baseline = rss_peak(call)
+        steady_s = time.perf_counter() - start  # a warm call (plus a gc and a trim)
+        value, grad = _as_pair(result)
+        times = []
+        wanted = min(rounds, max(3, int(budget_s / max(steady_s, 1e-9))))  # 0 rounds: untimed
+        gc.disable()
+        try:
+            for _ in range(wanted):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
     del call
     return {
         "ok": True,

@@ -114,6 +114,7 @@ from toyad.bench.measure import (
 from toyad.bench.profiles import Profile
 from toyad.bench.selection import SelectionError
 from toyad.bench.speed import SLOW_FACTOR, WAIT_SHARE, SpeedProbe
+from toyad.bench.turns import turns
 from toyad.results import (
     BUDGET_CUT_PREFIX,
     CASE_COLUMNS,
@@ -299,6 +300,7 @@ class Harness:
     problem_patterns: str | None = None  # --problems as given (it selects user problems too)
     outcomes: bool = True  # conclude() passes/fails/skips the test (False: toyad.compare)
     shard: str = ""  # "K/N" when this run is one of N shards of a selection (--shard)
+    shard_by: str = "cell"  # how the shards were dealt (cell: machines; lineage: jobs)
 
     def __post_init__(self) -> None:
         self.slow = SlowRegistry(self.profile.time_cap_s)
@@ -411,6 +413,7 @@ class Harness:
             row["other_s"] = max(0.0, row["wall_s"] - sum(row[k] for k in parts))
         return {
             "before_first_item_s": self.first_item_at,
+            "waited_for_turns_s": turns().waited_s,  # jobs: other jobs' steps before a timing
             "suites": sorted(suites.values(), key=lambda r: -r["wall_s"]),
         }
 
@@ -654,6 +657,13 @@ class Harness:
     def measure(
         self, benchmark: Any, call: Callable[[], Any], first_s: float, budget_s: float | None = None
     ) -> Timing:
+        """:meth:`_measure` in this job's exclusive turn (see toyad.bench.turns)."""
+        with turns().exclusive():
+            return self._measure(benchmark, call, first_s, budget_s)
+
+    def _measure(
+        self, benchmark: Any, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
         """Time ``call`` with benchmark.pedantic, gc off, rounds from the warm-up time.
 
         A warm-up over the cap gets one pedantic round; if that round shows the
@@ -697,7 +707,14 @@ class Harness:
     def own_timing(
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
     ) -> Timing:
-        """Time ``call`` here, with the same round policy and gc off as :meth:`measure`."""
+        """Time ``call`` here, with the same round policy and gc off as :meth:`measure`
+        (in this job's exclusive turn)."""
+        with turns().exclusive():
+            return self._own_timing(call, first_s, budget_s)
+
+    def _own_timing(
+        self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
+    ) -> Timing:
         budget = self.profile.budget_s if budget_s is None else budget_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile)
         before = self._wait_for_usual_speed()
