@@ -36,7 +36,14 @@ from typing import Any
 RESOURCE = "toyad-shard"
 INSTALL_HINT = "--dask needs dask.distributed: pip install 'toyad[cluster]'"
 # options of the controller that a shard's command line must not repeat (option -> takes a value)
-CONTROLLER_OPTIONS = {"--dask": True, "--dask-shards": True, "--report-dir": True, "--shard": True}
+CONTROLLER_OPTIONS = {
+    "--dask": True,
+    "--dask-shards": True,
+    "--report-dir": True,
+    "--shard": True,
+    "--shard-by": True,
+    "--jobs": True,
+}
 OUTPUT_TAIL = 3000  # characters of a shard's pytest output kept for the report
 
 
@@ -102,8 +109,11 @@ def shard_args(args: Sequence[str]) -> list[str]:
     return out
 
 
-def run_shard(args: list[str], cwd: str, shard: str) -> dict[str, Any]:
-    """Run one shard's pytest in a subprocess (on a worker); its run JSON and outcome.
+def run_shard(
+    args: list[str], cwd: str, shard: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run one shard's pytest in a subprocess (on a worker); its run JSON and outcome
+    (``env``: the subprocess's environment, default this one's).
 
     Raises ShardFailed when pytest ends without a run and without "no tests ran"
     (killed, crashed, a usage error), so that dask retries the shard once.
@@ -114,7 +124,7 @@ def run_shard(args: list[str], cwd: str, shard: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "pytest", *args, "--shard", shard, "--report-dir", folder]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
         path = Path(folder) / "latest" / "benchmark.json"
         run = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     finally:

@@ -60,11 +60,52 @@ def cell_of(item: Any) -> str:
     return f"test:{item.nodeid.split('::', 1)[0]}::{function}"
 
 
+def lineage_of(item: Any, suite: str) -> str:
+    """The item's lineage: every size of one (suite, backend, problem, operation, mode),
+    whose smaller sizes decide whether larger ones run (the time cap, hard limits), so
+    they run in one process; a suite of plain items (its own workers, shared set-up)
+    is one lineage."""
+    spec = spec_of(item)
+    if spec is not None:
+        return f"lineage:{suite}:{spec.backend}:{spec.problem}:{spec.operation}:{spec.mode}"
+    return f"suite:{suite}"
+
+
+# Seconds per case of a backend relative to the mean case (quick main job, this 2-core VM:
+# compiles and first calls make the difference); a backend not listed counts 1.
+BACKEND_WEIGHT = {
+    "analytic": 0.2,
+    "numeric-forward": 0.2,
+    "numeric-central": 0.2,
+    "torch-func": 0.2,
+    "micrograd": 0.3,
+    "torch-autograd": 0.3,
+    "tensor": 0.4,
+    "tensor-unbatched": 0.4,
+    "autograd": 0.5,
+    "numeric-complex": 0.5,
+    "reverse": 0.6,
+    "reverse-recursive": 0.7,
+    "torch-forward-ad": 0.8,
+    "symbolic": 1.2,
+    "jax-jit": 1.5,
+    "tf-xla": 1.5,
+    "dual": 1.6,
+    "tf-function": 1.6,
+    "tf-eager": 1.7,
+    "jax-eager": 5.2,
+    "torch-compile": 8.0,
+}
+
+
 def estimate(item: Any, suite: str) -> float:
     """A size-based cost for an item with no measured time (relative units)."""
     weight = SUITE_WEIGHT.get(suite, 1.0)
     spec = spec_of(item)
-    if spec is None or (spec.n is None and spec.m is None):
+    if spec is None:
+        return weight
+    weight *= BACKEND_WEIGHT.get(spec.backend, 1.0)
+    if spec.n is None and spec.m is None:
         return weight
     elements = (spec.n or 1) * (spec.m or 1)
     return weight * (1.0 + min(elements, ESTIMATE_SIZE_CAP) / 64.0)
@@ -133,16 +174,25 @@ def partition(cells: Iterable[tuple[str, float]], shards: int) -> dict[str, int]
     return out
 
 
+SHARD_BY = ("cell", "lineage")
+
+
 def select_shard(
     items: Sequence[Any],
     suites: Sequence[str],
     shard: tuple[int, int],
     measured: Mapping[str, float] | None = None,
+    by: str = "cell",
 ) -> tuple[list[Any], list[Any]]:
-    """(kept, deselected) items for shard ``(K, N)`` of ``items``."""
+    """(kept, deselected) items for shard ``(K, N)`` of ``items``, dealt by cell (every
+    backend of a size on one machine: shards on several machines) or by lineage (each
+    backend's sizes in one process: jobs on one machine)."""
     k, n = shard
     costs = item_costs(items, suites, measured)
-    keys = [cell_of(item) for item in items]
+    if by == "lineage":
+        keys = [lineage_of(item, suite) for item, suite in zip(items, suites)]
+    else:
+        keys = [cell_of(item) for item in items]
     assignment = partition(zip(keys, costs), n)
     kept = [item for item, key in zip(items, keys) if assignment[key] == k]
     dropped = [item for item, key in zip(items, keys) if assignment[key] != k]
