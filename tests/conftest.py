@@ -16,3 +16,4 @@ for _name in [n for n in os.environ if n.startswith("PYTEST_XDIST_")]:
 # (last) CPU (toyad.runtime.pin_cpu): two workers' subprocesses would then share one core.
 # The tests check what a run records, not how fast; the pinning test sets its own.
 os.environ.setdefault("TOYAD_CPU", "none")
+os.environ.setdefault("TOYAD_JOBS", "1")  # (a test that wants jobs asks for them)

@@ -128,6 +128,7 @@ def pin_cpu(index: int = -1) -> str:
         done = "not pinned (no sched_setaffinity on this platform)"
     else:
         allowed = sorted(os.sched_getaffinity(0))
+        _applied.setdefault("allowed_cpus", allowed)
         if choice:
             if not choice.isdigit() or int(choice) not in allowed:
                 raise ValueError(
@@ -140,6 +141,15 @@ def pin_cpu(index: int = -1) -> str:
         done = f"pinned to CPU {cpu} of {allowed}"
     _applied["pinned"] = done
     return done
+
+
+def unpin() -> None:
+    """Undo :func:`pin_cpu`: every CPU the process could use before (its children
+    inherit the mask: jobs pin themselves each to their own)."""
+    allowed = _applied.get("allowed_cpus")
+    if allowed:
+        set_affinity(set(allowed))
+        _applied["pinned"] = "not pinned (runs jobs)"
 
 
 def settings() -> dict[str, object]:

@@ -21,6 +21,7 @@ folder, no journal, no report (the folder is made at the first record).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
@@ -41,6 +42,7 @@ from toyad.bench.harness import (
     blank_record,
     harness_of,
 )
+from toyad.bench.jobs import MAX_AUTO_JOBS, JobsError, parse_jobs
 from toyad.bench.journal import JOURNAL_NAME
 from toyad.bench.measure import freeze_heap
 from toyad.bench.profiles import DEFAULT_PROFILE, PROFILES
@@ -54,13 +56,16 @@ from toyad.bench.publish import (
     write_run,
 )
 from toyad.bench.selection import SelectionError, select_names, unmatched
-from toyad.bench.shard import ShardError, measured_costs, parse_shard, select_shard
+from toyad.bench.shard import SHARD_BY, ShardError, measured_costs, parse_shard, select_shard
+from toyad.bench.turns import turns
 from toyad.bench.user import (  # noqa: F401  (hooks: a user's function as suites)
     pytest_generate_tests,
     pytest_pycollect_makeitem,
 )
 
 EXPLICIT_REPORT_DIR = pytest.StashKey[bool]()
+JOBS = pytest.StashKey[int]()  # --jobs, as parsed (1 where a run is one process anyway)
+JOBS_OUTCOME = pytest.StashKey[Any]()  # the controller's JobsOutcome
 CLUSTER = pytest.StashKey[Any]()  # --dask: the ClusterOutcome (shards, missing, published)
 
 
@@ -142,6 +147,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how many shards --dask splits the selection into (default: one per worker)",
     )
     group.addoption(
+        "--jobs",
+        default=os.environ.get("TOYAD_JOBS", "auto"),
+        metavar="N|auto",
+        help="a timed run as N processes on this machine, one per CPU, taking turns to "
+        "time (toyad.bench.jobs); auto (default, TOYAD_JOBS): one per "
+        f"CPU, at most {MAX_AUTO_JOBS}, for a selection of {AUTO_JOBS_MIN_ITEMS}+ timed items",
+    )
+    group.addoption(
+        "--shard-by",
+        default="cell",
+        choices=SHARD_BY,
+        help="how --shard deals items: cell (every backend of a size in one shard: "
+        "machines) or lineage (every size of a backend's case in one shard: jobs)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="where run folders and 'latest' go (default: reports/; under "
@@ -191,6 +211,13 @@ def pytest_configure(config: pytest.Config) -> None:
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
         h.shard = shard.strip().replace(" ", "")
+        h.shard_by = config.getoption("shard_by")
+    try:
+        jobs = parse_jobs(config.getoption("jobs"))
+    except JobsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    # jobs are for a whole run started here: a shard, a cluster or a resumed run is one process
+    config.stash[JOBS] = 1 if (shard or config.getoption("dask") or resume) else jobs
     if config.getoption("dask"):
         if resume is not None:
             raise pytest.UsageError("--resume and --dask: resume a shard's run folder on its own")
@@ -236,7 +263,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
         kept, dropped = select_shard(
-            items, [suite_of(i) for i in items], parse_shard(h.shard), measured
+            items, [suite_of(i) for i in items], parse_shard(h.shard), measured, h.shard_by
         )
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -400,14 +427,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     start = time.perf_counter()
     if h.first_item_at is None:
         h.first_item_at = start - h.start_clock
-    yield
+    # a job's turn (toyad.bench.turns): a plain pytest-benchmark item times throughout;
+    # a harness case takes its turn for its timings only
+    timed_throughout = bool(plain_benchmark_suite(item)) and not uses_harness(item)
+    with turns().exclusive() if timed_throughout else contextlib.nullcontext():
+        yield
     h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # only when harness cases will run: the unit tests keep the ordinary collector
+    # only when harness cases will run here (not in jobs): the unit tests keep the
+    # ordinary collector
+    if _wants_jobs(session) > 1:
+        return
     items = [i for i in session.items if budgeted(i)]
     if any(uses_harness(i) for i in items):
         suites: dict[str, int] = {}
@@ -420,9 +454,75 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         freeze_heap()
 
 
-def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """--dask: the controller runs no test itself; it runs the shards on the cluster."""
+# --jobs auto: a selection with fewer timed items runs in one process (each job's
+# start-up, imports and collection cost ~10 s)
+AUTO_JOBS_MIN_ITEMS = 200
+
+
+def _wants_jobs(session: pytest.Session) -> int:
+    """How many jobs this session runs as (1: in this process)."""
     config = session.config
+    jobs = config.stash.get(JOBS, 1)
+    if jobs <= 1 or config.option.collectonly or not harness_of(config).timing:
+        return 1
+    timed = sum(1 for item in session.items if budgeted(item))
+    if timed == 0:
+        return 1
+    if config.getoption("jobs").strip().lower() == "auto" and timed < AUTO_JOBS_MIN_ITEMS:
+        return 1
+    return jobs
+
+
+def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
+    """--jobs: the controller runs no test itself; its jobs do, and it publishes their run."""
+    from toyad import report
+    from toyad.bench.jobs import merged_run, run_jobs
+
+    config = session.config
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line, flush=True)
+
+    h = harness_of(config)
+    runtime.unpin()  # each job pins itself to its own CPU
+    outcome = run_jobs(config.invocation_params.args, str(config.invocation_params.dir), jobs, say)
+    config.stash[JOBS_OUTCOME] = outcome
+    try:
+        merged = merged_run(outcome)
+        outcome.published = report.publish(merged, h.report_dir)
+    except (JobsError, report.ReportError) as exc:
+        outcome.error = str(exc)
+        return True
+    h.records = list(merged["toyad"]["cases"])  # (the summary lines count them)
+    h.published = outcome.published
+    for lost in outcome.missing:
+        outcome.lines.append(f"toyad: MISSING job {lost['shard']}: {lost['reason']}")
+    for result in outcome.results:
+        if result["returncode"] not in (0, 5):
+            outcome.lines.append(
+                f"toyad: job {result['shard']} exited {result['returncode']} (failed or wrong "
+                f"cases; its results are in the run): ...{result['output_tail'][-400:]}"
+            )
+    outcome.lines.append(
+        f"toyad: {len(h.records)} cases from {len(outcome.results)} of {jobs} jobs in "
+        f"{outcome.seconds:.0f} s"
+    )
+    return True
+
+
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """--jobs: the controller runs its jobs; --dask: it runs the shards on the cluster.
+    Neither runs a test itself."""
+    config = session.config
+    jobs = _wants_jobs(session)
+    if jobs > 1:
+        return _run_as_jobs(session, jobs)
     address = config.getoption("dask", None)
     if not address or config.option.collectonly:
         return None
@@ -494,10 +594,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if HARNESS not in config.stash:
         return
-    outcome = config.stash.get(CLUSTER, None)
+    outcome = config.stash.get(CLUSTER, None) or config.stash.get(JOBS_OUTCOME, None)
     if outcome is not None and outcome.failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     gc.unfreeze()
+    if config.stash.get(JOBS_OUTCOME, None) is not None:
+        return  # (the controller published the jobs' merged run)
     h = harness_of(config)
     if not h.has_results or not (h.timing or config.stash[EXPLICIT_REPORT_DIR]):
         h.close_journal()
@@ -524,6 +626,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"toyad: --dask failed: {outcome.error}", red=True)
         else:
             terminalreporter.write_line(f"toyad: report written to {outcome.published}")
+    jobs = config.stash.get(JOBS_OUTCOME, None)
+    if jobs is not None:
+        for line in jobs.lines:
+            bad = line.startswith(("toyad: MISSING", "toyad: job"))
+            terminalreporter.write_line(line, red=bad)
+        if jobs.error:
+            terminalreporter.write_line(f"toyad: --jobs failed: {jobs.error}", red=True)
     h = harness_of(config)
     if not h.has_results:
         return

@@ -305,12 +305,20 @@ def summary_section(run: Run) -> str:
     if spent.empty:
         out.append(note("Not recorded (a run from an older toyad, or one built from a journal)."))
     else:
-        before = (run.raw.get("toyad") or {}).get("time_spent", {}).get("before_first_item_s")
+        spent_raw = (run.raw.get("toyad") or {}).get("time_spent", {})
+        before = spent_raw.get("before_first_item_s")
         lead = (
             f"Before the first item (imports, collection): {fmt_seconds(before)}. "
             if not missing(before)
             else ""
         )
+        if (spent_raw.get("jobs") or 1) > 1:
+            lead += (
+                f"The run ran as {spent_raw['jobs']} jobs, one per CPU, taking turns to time: "
+                "each suite's times are summed over the jobs (CPU seconds, not the run's "
+                f"duration); the jobs waited {fmt_seconds(spent_raw.get('waited_for_turns_s'))} "
+                "in all for a turn to time. "
+            )
         out.append(
             note(
                 lead + "Per suite, its test items' wall time split into preparing (tracing, "

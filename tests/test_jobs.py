@@ -1,0 +1,182 @@
+"""Jobs: a timed run as processes on this machine that take turns to time
+(toyad.bench.jobs, toyad.bench.turns, the lineage partition)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from toyad.bench.harness import CaseSpec
+from toyad.bench.jobs import JobsError, job_args, merged_time_spent, parse_jobs
+from toyad.bench.shard import lineage_of, select_shard
+from toyad.bench.turns import Turns
+from toyad.report.merge import key_counts
+from toyad.results import budget_cut
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- turns ---------------------------------------------------------------------------------
+TURN_TAKER = textwrap.dedent(
+    """
+    import sys, time
+    from toyad.bench.turns import Turns
+    turns, out = Turns(sys.argv[1]), open(sys.argv[2], "a")
+    for _ in range(15):
+        with turns.exclusive():
+            with turns.exclusive():  # re-entrant: the inner one neither waits nor releases
+                start = time.monotonic()
+                time.sleep(0.01)
+                end = time.monotonic()
+        out.write(f"{start} {end}\\n")
+        out.flush()
+        time.sleep(0.002)  # untimed work between turns
+    """
+)
+
+
+def test_two_processes_never_hold_a_turn_at_the_same_time(tmp_path):
+    lock, spans = tmp_path / "turns.lock", tmp_path / "spans.txt"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", TURN_TAKER, str(lock), str(spans)], cwd=ROOT)
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    intervals = sorted(
+        tuple(map(float, line.split())) for line in spans.read_text().split("\n") if line
+    )
+    assert len(intervals) == 30
+    for (_, end), (start, _) in zip(intervals, intervals[1:]):
+        assert start >= end  # each turn starts after the previous one ended
+
+
+def test_without_a_lock_file_a_turn_is_free():
+    turns = Turns(None)
+    with turns.exclusive():
+        pass
+    assert not turns.active and turns.waited_s == 0.0
+
+
+# -- options and accounts --------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_a_bad_jobs_value_is_refused_by_name(text):
+    with pytest.raises(JobsError, match="--jobs"):
+        parse_jobs(text)
+
+
+def test_auto_takes_one_job_per_usable_cpu_at_most_two():
+    assert 1 <= parse_jobs("auto") <= 2 and parse_jobs("3") == 3
+
+
+def test_a_jobs_command_line_drops_the_controllers_own_options():
+    args = ["benchmarks", "--jobs", "2", "--report-dir", "r", "-q", "--shard=1/2", "--jobs=3"]
+    assert job_args(args, 1, 2) == ["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage"]
+
+
+def test_the_jobs_time_accounts_add_up_per_suite():
+    one = {
+        "before_first_item_s": 4.0,
+        "waited_for_turns_s": 1.5,
+        "suites": [{"suite": "scaling", "items": 3, "wall_s": 2.0, "timed_s": 0.5}],
+    }
+    two = {
+        "before_first_item_s": 5.0,
+        "waited_for_turns_s": 0.5,
+        "suites": [
+            {"suite": "scaling", "items": 2, "wall_s": 1.0, "timed_s": 0.25},
+            {"suite": "memory", "items": 1, "wall_s": 9.0, "timed_s": 0.0},
+        ],
+    }
+    spent = merged_time_spent([one, two])
+    assert spent["before_first_item_s"] == 5.0 and spent["waited_for_turns_s"] == 2.0
+    assert spent["suites"] == [
+        {"suite": "memory", "items": 1, "wall_s": 9.0, "timed_s": 0.0},
+        {"suite": "scaling", "items": 5, "wall_s": 3.0, "timed_s": 0.75},
+    ]
+
+
+# -- the lineage partition -------------------------------------------------------------------
+def _item(spec: CaseSpec | None, nodeid: str) -> SimpleNamespace:
+    name = nodeid.split("::")[-1]
+    params = {"spec": spec} if spec else {}
+    return SimpleNamespace(
+        nodeid=nodeid,
+        name=name,
+        originalname=name.split("[")[0],
+        callspec=SimpleNamespace(params=params),
+    )
+
+
+def test_jobs_keep_every_size_of_a_lineage_and_a_plain_suite_together():
+    items, suites = [], []
+    for backend in ("jax-eager", "reverse", "dual", "tensor"):
+        for mode in ("forward", "reverse"):
+            for n in (1, 16, 256, 4096):
+                spec = CaseSpec("scaling", backend, "dense_tanh", "jacobian", mode, n, 1)
+                items.append(_item(spec, f"b.py::test_grid[{spec.id}]"))
+                suites.append("scaling")
+    for k in range(4):
+        items.append(_item(None, f"m.py::test_memory[case{k}]"))
+        suites.append("memory")
+    parts = [select_shard(items, suites, (k, 2), by="lineage")[0] for k in (1, 2)]
+    assert sorted(i.nodeid for p in parts for i in p) == sorted(i.nodeid for i in items)
+    lineages = [{lineage_of(i, s) for i, s in zip(items, suites) if i in p} for p in parts]
+    assert all(lineages) and not lineages[0] & lineages[1]  # no lineage split
+    assert len({lineage_of(i, "memory") for i in items[-4:]}) == 1
+    jax = [i for p in parts for i in p if "jax-eager" in i.nodeid]  # the dearest backend:
+    assert len({id(p) for p in parts for i in p if i in jax}) == 2  # its two modes split up
+
+
+# -- through pytest ----------------------------------------------------------------------------
+SMALL = [
+    "benchmarks/bench_scaling.py",
+    "benchmarks/bench_hessians.py",
+    "--benchmark-only",
+    "--benchmark-quiet",
+    "--backends",
+    "analytic,numeric-forward,reverse,tensor",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+]
+
+
+def _published(report_dir: Path) -> dict:
+    return json.loads((report_dir / "latest" / "benchmark.json").read_text())
+
+
+def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
+    runs = {}
+    for jobs in ("1", "2"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *SMALL,
+                "--jobs",
+                jobs,
+                "--report-dir",
+                str(tmp_path / jobs),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        runs[jobs] = (_published(tmp_path / jobs), out.stdout)
+    one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
+    assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
+    assert two["merge"]["jobs"]["jobs"] == 2 and two["merge"]["duplicates"] == []
+    assert {c["status"] for c in two["cases"]} <= {"ok", "unsupported", "skipped-too-slow"}
+    assert not any(budget_cut(c) for c in two["cases"])
+    spent = {row["suite"]: row for row in two["time_spent"]["suites"]}
+    assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
+    assert "running as 2 jobs" in runs["2"][1] and "from 2 of 2 jobs" in runs["2"][1]

@@ -1,0 +1,162 @@
+"""Jobs: one timed run as N processes on this machine, one per CPU (``--jobs N``).
+
+Most of a run is not its timed rounds but what surrounds them: tracing and
+compiling, first calls (kernels compiled per shape), checks against the
+analytic derivative, imports. With ``--jobs N`` the pytest the user started
+runs no test itself: it starts N jobs, ``python -m pytest`` with the same
+arguments plus ``--shard K/N --shard-by lineage`` (every job collects the same
+items and keeps its part: whole lineages, each backend's sizes of one problem,
+operation and mode in one job, dealt by expected cost), each pinned to its own
+CPU. The jobs share one lock file (``TOYAD_TURNS``, see
+:mod:`toyad.bench.turns`): they never time at the same moment, and the rest of
+their work runs side by side. The controller then
+merges the jobs' runs into one (:func:`toyad.report.merge.merge_runs`) and
+publishes it; a job that fails to write its run is named in the report, the
+other jobs' cases are kept.
+
+``--jobs auto`` (the default of a timed run) takes one job per CPU this
+process may use, at most MAX_AUTO_JOBS; ``--jobs 1`` runs in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from toyad.bench.turns import ENV as TURNS_ENV
+
+MAX_AUTO_JOBS = 2  # (one job a CPU; more than two was never measured here)
+# the jobs must collect the same parametrisations in the same order (see scripts/test.sh)
+HASH_SEED = "0"
+
+
+class JobsError(ValueError):
+    """A bad ``--jobs`` value."""
+
+
+def parse_jobs(text: str | None) -> int:
+    """``auto`` -> one per usable CPU (at most MAX_AUTO_JOBS); ``N`` -> N >= 1."""
+    value = (text or "auto").strip().lower()
+    if value == "auto":
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return max(1, min(cpus, MAX_AUTO_JOBS, os.cpu_count() or 1))
+    if not value.isdigit() or int(value) < 1:
+        raise JobsError(f"--jobs {text!r}: expected a number of jobs >= 1, or auto")
+    return int(value)
+
+
+@dataclass
+class JobsOutcome:
+    """What the jobs returned, and what the controller says about them."""
+
+    jobs: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    published: Any = None
+    lines: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error or self.missing) or any(
+            r["returncode"] not in (0, 5) for r in self.results
+        )
+
+
+def job_args(args: Sequence[str], job: int, jobs: int) -> list[str]:
+    """The user's arguments for job ``job`` of ``jobs`` (the controller's options dropped)."""
+    from toyad.bench.cluster import shard_args
+
+    return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage"]
+
+
+def run_jobs(args: Sequence[str], cwd: str, jobs: int, say: Callable[[str], None]) -> JobsOutcome:
+    """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs."""
+    from toyad.bench.cluster import ShardFailed, run_shard
+
+    outcome = JobsOutcome(jobs=jobs)
+    handle, lock = tempfile.mkstemp(prefix="toyad-turns-")
+    os.close(handle)
+    env = dict(os.environ)
+    env[TURNS_ENV] = lock
+    env.setdefault("PYTHONHASHSEED", HASH_SEED)
+    say(
+        f"toyad: running as {jobs} jobs, one per CPU (they take turns to time; "
+        "--jobs 1 for one process)"
+    )
+    start = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                k: pool.submit(run_shard, job_args(args, k, jobs), cwd, f"{k}/{jobs}", env=env)
+                for k in range(1, jobs + 1)
+            }
+            for k, future in futures.items():
+                try:
+                    result = future.result()
+                except ShardFailed as exc:
+                    outcome.missing.append({"shard": f"{k}/{jobs}", "reason": str(exc)})
+                    continue
+                outcome.results.append(result)
+                say(
+                    f"toyad: job {k}/{jobs} done in {result['seconds']:.0f} s "
+                    f"(exit {result['returncode']})"
+                )
+    finally:
+        os.unlink(lock)
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def merged_run(outcome: JobsOutcome) -> dict[str, Any]:
+    """One run from the jobs' runs: cases united, the time each suite took summed."""
+    from toyad.report.merge import merge_runs
+
+    runs = [
+        (f"job-{r['shard'].replace('/', '-of-')}", r["run"]) for r in outcome.results if r["run"]
+    ]
+    if not runs:
+        lost = "; ".join(f"{m['shard']}: {m['reason']}" for m in outcome.missing)
+        raise JobsError(f"no job returned a run ({lost or 'every job selected nothing'})")
+    merged = merge_runs(
+        runs,
+        extra={
+            "missing_shards": outcome.missing,
+            "duration_s": outcome.seconds,
+            "jobs": {
+                "jobs": outcome.jobs,
+                "exit_codes": {r["shard"]: r["returncode"] for r in outcome.results},
+                "seconds": {r["shard"]: r["seconds"] for r in outcome.results},
+                "controller_pid": os.getpid(),
+            },
+        },
+    )
+    merged["toyad"]["time_spent"] = merged_time_spent(
+        [((run.get("toyad") or {}).get("time_spent") or {}) for _, run in runs]
+    )
+    return merged
+
+
+def merged_time_spent(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The jobs' time accounts as one: each suite's seconds summed over the jobs (CPU
+    time of the run, not its duration), the longest start-up, the waits for a turn."""
+    suites: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for row in part.get("suites") or []:
+            into = suites.setdefault(row["suite"], {"suite": row["suite"]})
+            for key, value in row.items():
+                if key != "suite" and isinstance(value, (int, float)):
+                    into[key] = into.get(key, 0) + value
+    befores = [p["before_first_item_s"] for p in parts if p.get("before_first_item_s") is not None]
+    return {
+        "before_first_item_s": max(befores) if befores else None,
+        "waited_for_turns_s": sum(p.get("waited_for_turns_s") or 0.0 for p in parts),
+        "jobs": len(parts),
+        "suites": sorted(suites.values(), key=lambda r: -r.get("wall_s", 0.0)),
+    }
