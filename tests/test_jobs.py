@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from toyad.bench.harness import CaseSpec
-from toyad.bench.jobs import JobsError, job_args, merged_time_spent, parse_jobs
+from toyad.bench.jobs import JobsError, job_args, merged_time_spent, outcome_counts, parse_jobs
 from toyad.bench.shard import lineage_of, select_shard
 from toyad.bench.turns import Turns
 from toyad.report.merge import key_counts
@@ -99,6 +99,13 @@ def test_the_jobs_time_accounts_add_up_per_suite():
         {"suite": "memory", "items": 1, "wall_s": 9.0, "timed_s": 0.0},
         {"suite": "scaling", "items": 5, "wall_s": 3.0, "timed_s": 0.75},
     ]
+
+
+def test_the_jobs_test_outcomes_are_added_up_from_their_last_summary_line():
+    one = "....\n1366 passed, 368 skipped, 1 warning in 212.23s (0:03:32)\ntoyad: report"
+    two = "== 3 failed, 10 passed, 2 errors in 5.00s ==\n"
+    assert outcome_counts([one, two]) == "1376 passed, 368 skipped, 3 failed, 2 error"
+    assert outcome_counts(["no summary here"]) == ""
 
 
 # -- the lineage partition -------------------------------------------------------------------

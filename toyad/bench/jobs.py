@@ -21,6 +21,7 @@ process may use, at most MAX_AUTO_JOBS; ``--jobs 1`` runs in this process.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +42,13 @@ class JobsError(ValueError):
 
 def parse_jobs(text: str | None) -> int:
     """``auto`` -> one per usable CPU (at most MAX_AUTO_JOBS); ``N`` -> N >= 1."""
+    from toyad.bench.turns import fcntl
+
     value = (text or "auto").strip().lower()
+    if fcntl is None:  # no flock: jobs could not take turns to time
+        if value in ("auto", "1"):
+            return 1
+        raise JobsError(f"--jobs {text!r}: jobs need fcntl.flock (POSIX); use --jobs 1")
     if value == "auto":
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         return max(1, min(cpus, MAX_AUTO_JOBS, os.cpu_count() or 1))
@@ -112,6 +119,22 @@ def run_jobs(args: Sequence[str], cwd: str, jobs: int, say: Callable[[str], None
         os.unlink(lock)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+_COUNTS = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?|deselected)\b")
+_SUMMARY = re.compile(r"^[= ]*\d+ \w+.* in [\d.]+s")
+
+
+def outcome_counts(outputs: Sequence[str]) -> str:
+    """The jobs' pytest outcomes added up ("1366 passed, 368 skipped"): the controller
+    runs no test, so pytest's own last line there reads "no tests ran"."""
+    totals: dict[str, int] = {}
+    for output in outputs:
+        lines = [ln for ln in output.splitlines() if _SUMMARY.match(ln)]
+        for count, kind in _COUNTS.findall(lines[-1] if lines else ""):
+            kind = "error" if kind.startswith("error") else kind
+            totals[kind] = totals.get(kind, 0) + int(count)
+    return ", ".join(f"{n} {kind}" for kind, n in totals.items())
 
 
 def merged_run(outcome: JobsOutcome) -> dict[str, Any]:

@@ -476,7 +476,7 @@ def _wants_jobs(session: pytest.Session) -> int:
 def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
     """--jobs: the controller runs no test itself; its jobs do, and it publishes their run."""
     from toyad import report
-    from toyad.bench.jobs import merged_run, run_jobs
+    from toyad.bench.jobs import merged_run, outcome_counts, run_jobs
 
     config = session.config
     if session.testsfailed and not config.option.continue_on_collection_errors:
@@ -509,9 +509,10 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
                 f"toyad: job {result['shard']} exited {result['returncode']} (failed or wrong "
                 f"cases; its results are in the run): ...{result['output_tail'][-400:]}"
             )
+    counts = outcome_counts([r["output_tail"] for r in outcome.results])
     outcome.lines.append(
         f"toyad: {len(h.records)} cases from {len(outcome.results)} of {jobs} jobs in "
-        f"{outcome.seconds:.0f} s"
+        f"{outcome.seconds:.0f} s" + (f" (their tests: {counts})" if counts else "")
     )
     return True
 
