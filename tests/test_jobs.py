@@ -76,7 +76,9 @@ def test_auto_takes_one_job_per_usable_cpu_at_most_two():
 
 def test_a_jobs_command_line_drops_the_controllers_own_options():
     args = ["benchmarks", "--jobs", "2", "--report-dir", "r", "-q", "--shard=1/2", "--jobs=3"]
-    assert job_args(args, 1, 2) == ["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage"]
+    assert job_args(args, 1, 2) == [
+        *["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
+    ]
 
 
 def test_the_jobs_time_accounts_add_up_per_suite():
@@ -102,7 +104,7 @@ def test_the_jobs_time_accounts_add_up_per_suite():
 
 
 def test_the_jobs_test_outcomes_are_added_up_from_their_last_summary_line():
-    one = "....\n1366 passed, 368 skipped, 1 warning in 212.23s (0:03:32)\ntoyad: report"
+    one = "....\n1366 passed, 368 skipped, 1734 deselected in 212.23s (0:03:32)\ntoyad: rep"
     two = "== 3 failed, 10 passed, 2 errors in 5.00s ==\n"
     assert outcome_counts([one, two]) == "1376 passed, 368 skipped, 3 failed, 2 error"
     assert outcome_counts(["no summary here"]) == ""
@@ -160,17 +162,11 @@ def _published(report_dir: Path) -> dict:
 
 def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     runs = {}
-    for jobs in ("1", "2"):
+    for jobs, extra in (("1", ["--no-report-page"]), ("2", [])):
         out = subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "pytest",
-                *SMALL,
-                "--jobs",
-                jobs,
-                "--report-dir",
-                str(tmp_path / jobs),
+                *[sys.executable, "-m", "pytest", *SMALL, *extra],
+                *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
             ],
             cwd=ROOT,
             capture_output=True,
@@ -187,3 +183,10 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     spent = {row["suite"]: row for row in two["time_spent"]["suites"]}
     assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
     assert "running as 2 jobs" in runs["2"][1] and "from 2 of 2 jobs" in runs["2"][1]
+    assert "(their tests: " in runs["2"][1]
+    # the merged run has its page; the jobs' own folders went once it was published
+    assert (tmp_path / "2" / "latest" / "index.html").is_file()
+    assert not list((tmp_path / "2").glob("jobs-*"))
+    # --no-report-page: the data without the page
+    assert (tmp_path / "1" / "latest" / "results.csv").is_file()
+    assert not (tmp_path / "1" / "latest" / "index.html").exists()

@@ -110,17 +110,23 @@ def shard_args(args: Sequence[str]) -> list[str]:
 
 
 def run_shard(
-    args: list[str], cwd: str, shard: str, env: dict[str, str] | None = None
+    args: list[str],
+    cwd: str,
+    shard: str,
+    env: dict[str, str] | None = None,
+    folder: str | None = None,
 ) -> dict[str, Any]:
     """Run one shard's pytest in a subprocess (on a worker); its run JSON and outcome
-    (``env``: the subprocess's environment, default this one's).
+    (``env``: the subprocess's environment, default this one's; ``folder``: its report
+    folder, new and kept, default a temporary one removed after).
 
     Raises ShardFailed when pytest ends without a run and without "no tests ran"
     (killed, crashed, a usage error), so that dask retries the shard once.
     """
     from toyad.bench.environment import machine_label
 
-    folder = tempfile.mkdtemp(prefix="toyad-shard-")
+    keep = folder is not None
+    folder = folder or tempfile.mkdtemp(prefix="toyad-shard-")
     command = [sys.executable, "-m", "pytest", *args, "--shard", shard, "--report-dir", folder]
     start = time.perf_counter()
     try:
@@ -128,7 +134,8 @@ def run_shard(
         path = Path(folder) / "latest" / "benchmark.json"
         run = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
     tail = (proc.stdout + proc.stderr)[-OUTPUT_TAIL:]
     if run is None and proc.returncode != 5:  # 5: this shard selected no test
         raise ShardFailed(

@@ -7,12 +7,13 @@ runs no test itself: it starts N jobs, ``python -m pytest`` with the same
 arguments plus ``--shard K/N --shard-by lineage`` (every job collects the same
 items and keeps its part: whole lineages, each backend's sizes of one problem,
 operation and mode in one job, dealt by expected cost), each pinned to its own
-CPU. The jobs share one lock file (``TOYAD_TURNS``, see
-:mod:`toyad.bench.turns`): they never time at the same moment, and the rest of
-their work runs side by side. The controller then
-merges the jobs' runs into one (:func:`toyad.report.merge.merge_runs`) and
-publishes it; a job that fails to write its run is named in the report, the
-other jobs' cases are kept.
+CPU, each journaling into ``<report dir>/jobs-<time>/K-of-N`` (removed once the
+merged run is published; a killed run's journals stay there). The jobs share
+one lock file (``TOYAD_TURNS``, see :mod:`toyad.bench.turns`): they never time
+at the same moment, and the rest of their work runs side by side. The
+controller then merges the jobs' runs into one
+(:func:`toyad.report.merge.merge_runs`) and publishes it; a job that fails to
+write its run is named in the report, the other jobs' cases are kept.
 
 ``--jobs auto`` (the default of a timed run) takes one job per CPU this
 process may use, at most MAX_AUTO_JOBS; ``--jobs 1`` runs in this process.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from toyad.bench.turns import ENV as TURNS_ENV
@@ -66,6 +68,7 @@ class JobsOutcome:
     missing: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     published: Any = None
+    folder: Path | None = None  # the jobs' own run folders (kept if the merge fails)
     lines: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -77,17 +80,25 @@ class JobsOutcome:
 
 
 def job_args(args: Sequence[str], job: int, jobs: int) -> list[str]:
-    """The user's arguments for job ``job`` of ``jobs`` (the controller's options dropped)."""
+    """The user's arguments for job ``job`` of ``jobs`` (the controller's options dropped;
+    a job writes its run's data, the controller the page)."""
     from toyad.bench.cluster import shard_args
 
-    return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage"]
+    return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
 
 
-def run_jobs(args: Sequence[str], cwd: str, jobs: int, say: Callable[[str], None]) -> JobsOutcome:
-    """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs."""
+def run_jobs(
+    args: Sequence[str],
+    cwd: str,
+    jobs: int,
+    say: Callable[[str], None],
+    folder: Path,
+) -> JobsOutcome:
+    """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs.
+    Each job's run folder (its journal as it goes) is ``folder/K-of-N``."""
     from toyad.bench.cluster import ShardFailed, run_shard
 
-    outcome = JobsOutcome(jobs=jobs)
+    outcome = JobsOutcome(jobs=jobs, folder=folder)
     handle, lock = tempfile.mkstemp(prefix="toyad-turns-")
     os.close(handle)
     env = dict(os.environ)
@@ -101,7 +112,14 @@ def run_jobs(args: Sequence[str], cwd: str, jobs: int, say: Callable[[str], None
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                k: pool.submit(run_shard, job_args(args, k, jobs), cwd, f"{k}/{jobs}", env=env)
+                k: pool.submit(
+                    run_shard,
+                    job_args(args, k, jobs),
+                    cwd,
+                    f"{k}/{jobs}",
+                    env=env,
+                    folder=str(folder / f"{k}-of-{jobs}"),
+                )
                 for k in range(1, jobs + 1)
             }
             for k, future in futures.items():
@@ -121,7 +139,7 @@ def run_jobs(args: Sequence[str], cwd: str, jobs: int, say: Callable[[str], None
     return outcome
 
 
-_COUNTS = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?|deselected)\b")
+_COUNTS = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
 _SUMMARY = re.compile(r"^[= ]*\d+ \w+.* in [\d.]+s")
 
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=SHARD_BY,
         help="how --shard deals items: cell (every backend of a size in one shard: "
         "machines) or lineage (every size of a backend's case in one shard: jobs)",
+    )
+    group.addoption(
+        "--no-report-page",
+        action="store_true",
+        default=False,
+        help="write the run's JSON, journal and CSVs but not its HTML page (a run's jobs: "
+        "the controller writes the page of their merged run)",
     )
     group.addoption(
         "--report-dir",
@@ -491,14 +500,21 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
 
     h = harness_of(config)
     runtime.unpin()  # each job pins itself to its own CPU
-    outcome = run_jobs(config.invocation_params.args, str(config.invocation_params.dir), jobs, say)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = h.report_dir / f"jobs-{stamp}"
+    args, cwd = config.invocation_params.args, str(config.invocation_params.dir)
+    outcome = run_jobs(args, cwd, jobs, say, folder)
     config.stash[JOBS_OUTCOME] = outcome
     try:
         merged = merged_run(outcome)
         outcome.published = report.publish(merged, h.report_dir)
     except (JobsError, report.ReportError) as exc:
-        outcome.error = str(exc)
+        outcome.error = f"{exc} (the jobs' own run folders are kept in {folder})"
         return True
+    if outcome.missing:
+        outcome.lines.append(f"toyad: the jobs' own run folders are kept in {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)  # (their cases are in the published run)
     h.records = list(merged["toyad"]["cases"])  # (the summary lines count them)
     h.published = outcome.published
     for lost in outcome.missing:
@@ -607,7 +623,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     try:
         run = build_run(config, h)
-        h.published = write_run(run, h.report_dir, h.run_folder)
+        page = not config.getoption("no_report_page")
+        h.published = write_run(run, h.report_dir, h.run_folder, page=page)
         h.close_journal()
     except Exception as exc:  # the tests' outcome stays visible; the failure is reported
         h.publish_error = f"{type(exc).__name__}: {exc}"

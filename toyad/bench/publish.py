@@ -79,13 +79,16 @@ def start_journal(harness: Harness, root: Path) -> Path:
     return folder
 
 
-def write_run(run: dict[str, Any], reports_root: Path, folder: Path | None = None) -> Path:
-    """Complete the journaled run ``folder`` (or publish a new folder): JSON, CSV, HTML, latest."""
+def write_run(
+    run: dict[str, Any], reports_root: Path, folder: Path | None = None, page: bool = True
+) -> Path:
+    """Complete the journaled run ``folder`` (or publish a new folder): JSON, CSV, HTML
+    (unless ``page`` is False), latest."""
     from toyad import report
 
     if folder is not None:
-        return Path(report.complete_run(run, folder))
-    return Path(report.publish(run, reports_root))
+        return Path(report.complete_run(run, folder, page=page))
+    return Path(report.publish(run, reports_root, page=page))
 
 
 def failing_line(harness: Harness) -> str:

@@ -53,9 +53,10 @@ SHORT_COMMIT = 8
 RunInput = str | Path | dict[str, Any] | Run
 
 
-def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
+def write_report(run_json: RunInput, out_dir: str | Path, page: bool = True) -> Path:
     """Write results.csv, tradeoff.csv (forward/reverse crossovers, if the run has a Jacobian
-    grid), semantics.csv (if any semantics rows) and index.html into ``out_dir``."""
+    grid), semantics.csv (if any semantics rows) and index.html (unless ``page`` is False)
+    into ``out_dir``."""
     run = load_run(run_json)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,8 @@ def write_report(run_json: RunInput, out_dir: str | Path) -> Path:
     spent = time_spent_frame(run)
     if not spent.empty:
         write_csv(spent, out / "time.csv")
-    atomic_write_text(out / "index.html", build_page(run))
+    if page:
+        atomic_write_text(out / "index.html", build_page(run))
     return out
 
 
@@ -145,7 +147,7 @@ def run_folder_name(run: Run) -> str:
     return f"{_stamp(run)}-{run.commit[:SHORT_COMMIT] or 'nocommit'}"
 
 
-def publish(run_json: RunInput, reports_root: str | Path) -> Path:
+def publish(run_json: RunInput, reports_root: str | Path, page: bool = True) -> Path:
     """Build a new run folder under ``reports_root`` and point ``reports_root/latest`` at it.
 
     The folder (raw JSON as benchmark.json, CSVs, index.html) is written as
@@ -170,7 +172,7 @@ def publish(run_json: RunInput, reports_root: str | Path) -> Path:
         else:
             atomic_write_text(tmp / RUN_JSON_NAME, json.dumps(raw, indent=1, default=str) + "\n")
         run.source = tmp / RUN_JSON_NAME
-        write_report(run, tmp)
+        write_report(run, tmp, page=page)
         tmp.chmod(0o755)
         final = _free_name(root, run_folder_name(run))
         os.rename(tmp, final)
@@ -195,7 +197,7 @@ def new_run_folder(reports_root: str | Path, started: datetime, commit: str) -> 
             continue
 
 
-def complete_run(run_json: dict[str, Any], folder: str | Path) -> Path:
+def complete_run(run_json: dict[str, Any], folder: str | Path, page: bool = True) -> Path:
     """Finish a journaled run folder: benchmark.json, CSVs and index.html, then ``latest``.
 
     Each file is written under a temporary name and renamed; ``latest`` moves
@@ -205,7 +207,7 @@ def complete_run(run_json: dict[str, Any], folder: str | Path) -> Path:
     run = load_run(run_json)  # validate before touching the disk
     atomic_write_text(folder / RUN_JSON_NAME, json.dumps(run_json, indent=1, default=str) + "\n")
     run.source = folder / RUN_JSON_NAME
-    write_report(run, folder)
+    write_report(run, folder, page=page)
     point_latest(folder.parent, folder)
     return folder
 
