@@ -26,6 +26,7 @@ import gc
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -482,11 +483,9 @@ def _wants_jobs(session: pytest.Session) -> int:
     return jobs
 
 
-def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
-    """--jobs: the controller runs no test itself; its jobs do, and it publishes their run."""
-    from toyad import report
-    from toyad.bench.jobs import merged_run, outcome_counts, run_jobs
-
+def _controller_start(session: pytest.Session) -> Callable[[str], None]:
+    """A controller (jobs, a cluster) starts only from a clean collection; its way to
+    say a line on the terminal."""
     config = session.config
     if session.testsfailed and not config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
@@ -498,6 +497,16 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
         else:
             print(line, flush=True)
 
+    return say
+
+
+def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
+    """--jobs: the controller runs no test itself; its jobs do, and it publishes their run."""
+    from toyad import report
+    from toyad.bench.jobs import merged_run, outcome_counts, run_jobs
+
+    config = session.config
+    say = _controller_start(session)
     h = harness_of(config)
     runtime.unpin()  # each job pins itself to its own CPU
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -543,19 +552,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     address = config.getoption("dask", None)
     if not address or config.option.collectonly:
         return None
-    if session.testsfailed and not config.option.continue_on_collection_errors:
-        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    say = _controller_start(session)
     from toyad import report
     from toyad.bench.cluster import ClusterError, ClusterOutcome, merged_run, run_on_cluster
     from toyad.bench.shard import cell_count
-
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-
-    def say(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
-            print(line, flush=True)
 
     h = harness_of(config)
     try:
