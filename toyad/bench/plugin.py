@@ -500,6 +500,20 @@ def _controller_start(session: pytest.Session) -> Callable[[str], None]:
     return say
 
 
+def _part_lines(noun: str, missing: list, results: list, tail: int = 0) -> list[str]:
+    """The controller's lines on its parts (jobs, shards): those lost, and those that
+    exited non-zero (with the end of their output when ``tail``)."""
+    lines = [f"toyad: MISSING {noun} {lost['shard']}: {lost['reason']}" for lost in missing]
+    for result in results:
+        if result["returncode"] not in (0, 5):
+            end = f": ...{result['output_tail'][-tail:]}" if tail else ""
+            lines.append(
+                f"toyad: {noun} {result['shard']} exited {result['returncode']} (failed or "
+                f"wrong cases; its results are in the run){end}"
+            )
+    return lines
+
+
 def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
     """--jobs: the controller runs no test itself; its jobs do, and it publishes their run."""
     from toyad import report
@@ -526,14 +540,7 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
         shutil.rmtree(folder, ignore_errors=True)  # (their cases are in the published run)
     h.records = list(merged["toyad"]["cases"])  # (the summary lines count them)
     h.published = outcome.published
-    for lost in outcome.missing:
-        outcome.lines.append(f"toyad: MISSING job {lost['shard']}: {lost['reason']}")
-    for result in outcome.results:
-        if result["returncode"] not in (0, 5):
-            outcome.lines.append(
-                f"toyad: job {result['shard']} exited {result['returncode']} (failed or wrong "
-                f"cases; its results are in the run): ...{result['output_tail'][-400:]}"
-            )
+    outcome.lines += _part_lines("job", outcome.missing, outcome.results, tail=400)
     counts = outcome_counts([r["output_tail"] for r in outcome.results])
     outcome.lines.append(
         f"toyad: {len(h.records)} cases from {len(outcome.results)} of {jobs} jobs in "
@@ -577,14 +584,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         f"toyad: {len(cases)} cases from {len(outcome.results)} of {outcome.shards} shards on "
         f"{outcome.workers} worker(s) in {outcome.seconds:.0f} s"
     )
-    for lost in outcome.missing:
-        outcome.lines.append(f"toyad: MISSING shard {lost['shard']}: {lost['reason']}")
-    for result in outcome.results:
-        if result["returncode"] not in (0, 5):
-            outcome.lines.append(
-                f"toyad: shard {result['shard']} exited {result['returncode']} (failed or "
-                "wrong cases; its results are in the run)"
-            )
+    outcome.lines += _part_lines("shard", outcome.missing, outcome.results)
     config.stash[CLUSTER] = outcome
     return True
 
