@@ -76,7 +76,7 @@ def test_auto_takes_one_job_per_usable_cpu_at_most_two():
 
 def test_a_jobs_command_line_drops_the_controllers_own_options():
     args = ["benchmarks", "--jobs", "2", "--report-dir", "r", "-q", "--shard=1/2", "--jobs=3"]
-    assert job_args(args, 1, 2) == [
+    assert job_args(args) == [
         *["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
     ]
 

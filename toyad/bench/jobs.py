@@ -53,7 +53,7 @@ def parse_jobs(text: str | None) -> int:
         raise JobsError(f"--jobs {text!r}: jobs need fcntl.flock (POSIX); use --jobs 1")
     if value == "auto":
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        return max(1, min(cpus, MAX_AUTO_JOBS, os.cpu_count() or 1))
+        return max(1, min(cpus, MAX_AUTO_JOBS))
     if not value.isdigit() or int(value) < 1:
         raise JobsError(f"--jobs {text!r}: expected a number of jobs >= 1, or auto")
     return int(value)
@@ -68,7 +68,6 @@ class JobsOutcome:
     missing: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     published: Any = None
-    folder: Path | None = None  # the jobs' own run folders (kept if the merge fails)
     lines: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -79,9 +78,9 @@ class JobsOutcome:
         )
 
 
-def job_args(args: Sequence[str], job: int, jobs: int) -> list[str]:
-    """The user's arguments for job ``job`` of ``jobs`` (the controller's options dropped;
-    a job writes its run's data, the controller the page)."""
+def job_args(args: Sequence[str]) -> list[str]:
+    """The user's arguments for a job (the controller's options dropped; a job writes its
+    run's data, the controller the page)."""
     from toyad.bench.cluster import shard_args
 
     return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
@@ -98,7 +97,7 @@ def run_jobs(
     Each job's run folder (its journal as it goes) is ``folder/K-of-N``."""
     from toyad.bench.cluster import ShardFailed, run_shard
 
-    outcome = JobsOutcome(jobs=jobs, folder=folder)
+    outcome = JobsOutcome(jobs=jobs)
     handle, lock = tempfile.mkstemp(prefix="toyad-turns-")
     os.close(handle)
     env = dict(os.environ)
@@ -114,7 +113,7 @@ def run_jobs(
             futures = {
                 k: pool.submit(
                     run_shard,
-                    job_args(args, k, jobs),
+                    job_args(args),
                     cwd,
                     f"{k}/{jobs}",
                     env=env,

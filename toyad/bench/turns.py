@@ -67,11 +67,6 @@ class Turns:
             if self._depth == 0:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
 
 _TURNS: Turns | None = None
 
