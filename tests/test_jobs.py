@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,6 +55,38 @@ def test_two_processes_never_hold_a_turn_at_the_same_time(tmp_path):
     assert len(intervals) == 30
     for (_, end), (start, _) in zip(intervals, intervals[1:]):
         assert start >= end  # each turn starts after the previous one ended
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from toyad.bench.turns import Turns
+    turns = Turns(sys.argv[1])
+    with turns.exclusive():
+        open(sys.argv[2], "w").close()
+        time.sleep(1.0)
+    """
+)
+
+
+def test_a_case_waiting_for_its_turn_is_not_stopped_by_its_time_limit(tmp_path):
+    """Another job's timing is not this case's cost: the guard's clock stops meanwhile."""
+    from toyad.bench.guard import CaseAborted, Guard
+
+    lock, held = tmp_path / "turns.lock", tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(held)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not held.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        turns = Turns(str(lock))
+        with Guard(None).limits(0.5, "waits"), turns.exclusive():
+            pass  # the turn came after ~1 s, past the 0.5 s limit
+        assert turns.waited_s > 0.5
+        with pytest.raises(CaseAborted), Guard(None).limits(0.2, "works"), turns.exclusive():
+            time.sleep(1.0)  # its own time still counts
+    finally:
+        assert holder.wait(timeout=30) == 0
 
 
 def test_without_a_lock_file_a_turn_is_free():

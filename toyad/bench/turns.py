@@ -12,13 +12,16 @@ from a one-process run's as much as two one-process runs differ from each other
 (quick main job, this 2-core VM: median ratio 0.97, 90th percentile of the
 ratio's spread 1.11 against 1.08-1.12). Holding every untimed step apart from
 the timings as well made the jobs wait on each other for 116 s of a 166 s run.
-Without ``TOYAD_TURNS`` a turn is a no-op.
+A case's hard time limit stops while it waits for its turn. Without
+``TOYAD_TURNS`` a turn is a no-op.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -58,7 +61,8 @@ class Turns:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             start = time.perf_counter()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            with _clock_stopped():
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
             self.waited_s += time.perf_counter() - start
         try:
             yield
@@ -66,6 +70,21 @@ class Turns:
             self._depth -= 1
             if self._depth == 0:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _clock_stopped() -> Iterator[None]:
+    """The case's hard time limit (the guard's real-time interval timer) does not run
+    while the case waits for its turn: another job's timing is not this case's cost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, remaining, interval)
 
 
 _TURNS: Turns | None = None
