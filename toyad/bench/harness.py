@@ -129,9 +129,11 @@ from toyad.results import (
 DEFAULT_MAX_RSS_GIB = 3.5
 # Process-wide caches and garbage are released after a case that kept this fraction of the
 # memory limit resident (its builds released), or while the process is DEEP_RELEASE_DRIFT of
-# the limit above where the first case ended (see Harness.release_after). Every release drops
-# compiled kernels that later cases would reuse, so it is kept for real growth: a process
-# with every framework loaded drifts by ~0.2 GiB over a quick run in executables alone.
+# the limit above where the first case ended or the last release left it (see
+# Harness.release_after). Every release drops compiled kernels that later cases would
+# reuse, so it is kept for real growth: a process with every framework loaded drifts by
+# ~0.2 GiB over a quick run in executables alone, and what a release could not give back
+# (the allocators keep freed pages) is no reason for another.
 DEEP_RELEASE_KEPT = 0.0625
 DEEP_RELEASE_DRIFT = 0.25
 # A case stopped at the memory limit runs once more if releasing every cache brought the
@@ -322,6 +324,7 @@ class Harness:
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
+        self._released_rss = 0  # resident bytes the last deep release left
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
@@ -877,7 +880,9 @@ class Harness:
             return record
         self._warm_reference(spec)
         limit = self.max_rss_bytes
-        if limit and guards.rss_bytes() > limit * 0.75:  # near the limit: room first
+        if limit and guards.rss_bytes() > max(
+            limit * 0.75, self._released_rss + DEEP_RELEASE_KEPT * limit
+        ):  # near the limit, and grown since the last release: room first
             self.deep_release()
         guards.reset_peak()
         rss_before = guards.rss_bytes()
@@ -935,13 +940,15 @@ class Harness:
                     loaded.backend.release()
         guards.release_memory()
         self.deep_releases += 1
+        self._released_rss = guards.rss_bytes()
 
     def release_after(self, backend: str, rss_before: int | None = None) -> None:
         """After a case: the backend drops the case's builds; process-wide caches
         (compiled executables that later cases of the same shapes reuse) and garbage
         go too when the case kept DEEP_RELEASE_KEPT of the memory limit resident
         (``rss_before``: where it started), or the process is DEEP_RELEASE_DRIFT of the
-        limit above where the first case ended (and over half the limit). A collection
+        limit above where the first case ended or the last deep release left it (and
+        over half the limit). A collection
         with the frameworks loaded costs ~0.2 s, and recompiling what a release dropped
         more: after every case it was most of a quick run's time."""
         entry = self._entries.get(backend)
@@ -953,7 +960,8 @@ class Harness:
         if self._baseline_rss is None:
             self._baseline_rss = rss
         kept = rss - rss_before if rss_before is not None else 0
-        drifted = rss > max(limit // 2, self._baseline_rss + DEEP_RELEASE_DRIFT * limit)
+        floor = max(self._baseline_rss, self._released_rss)
+        drifted = rss > max(limit // 2, floor + DEEP_RELEASE_DRIFT * limit)
         if kept > DEEP_RELEASE_KEPT * limit or drifted:
             self.deep_release()
 
@@ -1087,7 +1095,8 @@ class Harness:
             status, message = "error", f"no reference: {ref.problem}"
         else:
             try:
-                error = max_rel_error(result, expected)
+                scale = inst.value_scale() if op == "primal" else 0.0
+                error = max_rel_error(result, expected, scale)
             except ShapeMismatch as exc:
                 return "wrong", str(exc)
             record["max_rel_error"] = error
