@@ -109,6 +109,39 @@ def test_kmeans_dir_is_centroid_minus_cluster_mean() -> None:
     np.testing.assert_allclose(kmeans.dir_from(inst.gradient(), hdiag, 3, 2), expected)
 
 
+def test_kmeans_cost_of_zero_is_judged_against_its_terms() -> None:
+    """k = n: every point is a centroid, the cost is exactly 0, and the body's expanded
+    ‖p‖² - 2 p·c + ‖c‖² leaves rounding of its terms' size; a real error still shows."""
+    from toyad.bench.accuracy import EXACT_TOLERANCE, max_rel_error
+
+    inst = problems.get("kmeans").instance(k=40, points=40, d=8)
+    assert inst.value() == 0.0
+    computed = np.asarray(inst.f(np, inst.x))
+    scale = inst.value_scale()
+    assert scale > 1.0 and computed != 0.0  # the cancellation really leaves rounding
+    assert max_rel_error(computed, inst.value()) > 1e200  # relative to 0: meaningless
+    assert max_rel_error(computed, inst.value(), scale) <= EXACT_TOLERANCE
+    assert max_rel_error(computed + 1e-9 * scale, inst.value(), scale) > EXACT_TOLERANCE
+    assert problems.get("rosenbrock").instance(n=4).value_scale() == 0.0
+
+
+def test_lse_gradient_tolerance_grows_with_n_as_its_argmax_rounding() -> None:
+    """The one-hot derivative of max x adds 1 - Σ softmax (one rounding) at the argmax,
+    relative to max softmax ~ e/n: the measured error at n = 80,000 is within it."""
+    from toyad.bench.accuracy import EPS, max_rel_error, tolerance_for
+
+    small = problems.get("lse").instance(size=2500)
+    assert tolerance_for("tensor", "lse", "gradient", small) == 1e-11
+    inst = problems.get("lse").instance(size=80000)
+    tol = tolerance_for("tensor", "lse", "gradient", inst)
+    assert tol == 2.0 * 80000 * EPS
+    g = inst.gradient()
+    one_rounding = g.copy()
+    one_rounding[np.argmax(inst.x)] += EPS
+    assert max_rel_error(one_rounding, g) <= tol
+    assert max_rel_error(g * (1 + 1e-9), g) > tol  # a real error is still wrong
+
+
 # ---------------------------------------------------------------------------
 # GradBench's inputs: numbers read off GradBench's own generator code
 # (evals/<eval>/run.py at f26651a7, run in a scratch script)

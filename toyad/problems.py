@@ -171,6 +171,9 @@ class Problem:
     sizes_from: Callable[[np.ndarray, Consts], tuple[int, int]] | None = None
     presets: tuple[Preset, ...] = ()
     workload: str | None = None
+    # value_scale(x, **consts): the size of the terms the primal's formula adds up before
+    # they cancel; a primal's error is relative to it where the value itself is smaller
+    value_scale: Callable[..., float] | None = None
 
     def preset(self, label: str) -> Preset:
         """The preset called ``label``; unknown -> ValueError listing the labels."""
@@ -280,6 +283,11 @@ class Instance:
         """Numpy primal: 0-d for scalar problems, (m,) otherwise."""
         out = np.asarray(self.problem.primal(self._point(x), **self.consts), dtype=np.float64)
         return out.reshape(() if self.scalar else (self.m,))
+
+    def value_scale(self) -> float:
+        """What the primal's error is relative to, at least (0: the value itself)."""
+        scale = self.problem.value_scale
+        return 0.0 if scale is None else float(scale(self.x, **self.consts))
 
     def gradient(self, x: Any = None) -> np.ndarray:
         """Analytic gradient (n,); scalar problems only."""

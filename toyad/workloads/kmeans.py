@@ -99,6 +99,13 @@ def _value(x: np.ndarray, points: np.ndarray, k: int, d: int) -> float:
     return float(np.sum(np.min(dist, axis=1)))
 
 
+def _terms_scale(x: np.ndarray, points: np.ndarray, k: int, d: int) -> float:
+    """Σ_i (‖p_i‖² + max_j ‖c_j‖²): the body expands ‖p - c‖² = ‖p‖² - 2 p·c + ‖c‖², so
+    a cost near 0 (k = n: every point is a centroid) is a cancellation of terms this big."""
+    c = x.reshape(k, d)
+    return float(np.sum(points * points) + points.shape[0] * np.max(np.sum(c * c, axis=1)))
+
+
 def _counts_sums(x, points, k, d) -> tuple[np.ndarray, np.ndarray]:
     _, near = _nearest(x, points, k, d)
     counts = np.bincount(near, minlength=k).astype(np.float64)
@@ -145,6 +152,7 @@ PROBLEM = Problem(
     sizes_from=lambda x, consts: (x.shape[0], 1),
     presets=PRESETS,
     workload="kmeans",
+    value_scale=_terms_scale,
 )
 
 WORKLOAD = Workload(
