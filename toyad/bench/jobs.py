@@ -21,6 +21,7 @@ process may use, at most MAX_AUTO_JOBS; ``--jobs 1`` runs in this process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from toyad.bench.turns import ENV as TURNS_ENV
+from toyad.bench.turns import gate_path
 
 MAX_AUTO_JOBS = 2  # (one job a CPU; more than two was never measured here)
 # the jobs must collect the same parametrisations in the same order (see scripts/test.sh)
@@ -133,7 +135,9 @@ def run_jobs(
                     f"(exit {result['returncode']})"
                 )
     finally:
-        os.unlink(lock)
+        for path in (lock, gate_path(lock)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
     outcome.seconds = time.perf_counter() - start
     return outcome
 

@@ -12,7 +12,8 @@ from a one-process run's as much as two one-process runs differ from each other
 (quick main job, this 2-core VM: median ratio 0.97, 90th percentile of the
 ratio's spread 1.11 against 1.08-1.12). Holding every untimed step apart from
 the timings as well made the jobs wait on each other for 116 s of a 166 s run.
-A case's hard time limit stops while it waits for its turn. Without
+Turns are first come, first served (a second lock file, the gate, queues the
+jobs), and a case's hard time limit stops while it waits for its turn. Without
 ``TOYAD_TURNS`` a turn is a no-op.
 """
 
@@ -39,6 +40,7 @@ class Turns:
     def __init__(self, path: str | None):
         self.path = path if path and fcntl is not None else None
         self._fd: int | None = None
+        self._gate: int | None = None
         self._depth = 0
         self.waited_s = 0.0  # time spent waiting for a turn
 
@@ -60,9 +62,16 @@ class Turns:
         if self._depth == 1:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._gate = os.open(gate_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
             start = time.perf_counter()
             with _clock_stopped():
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                # in by the gate: a job that just ended its turn queues behind one that
+                # was already waiting (flock alone promises no order among waiters)
+                fcntl.flock(self._gate, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                finally:
+                    fcntl.flock(self._gate, fcntl.LOCK_UN)
             self.waited_s += time.perf_counter() - start
         try:
             yield
@@ -70,6 +79,11 @@ class Turns:
             self._depth -= 1
             if self._depth == 0:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def gate_path(path: str) -> str:
+    """The second lock file that queues the jobs for the turn (first come, first served)."""
+    return f"{path}.gate"
 
 
 @contextlib.contextmanager
