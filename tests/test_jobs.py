@@ -57,6 +57,37 @@ def test_two_processes_never_hold_a_turn_at_the_same_time(tmp_path):
         assert start >= end  # each turn starts after the previous one ended
 
 
+HOG = textwrap.dedent(
+    """
+    import sys, time
+    from toyad.bench.turns import Turns
+    turns = Turns(sys.argv[1])
+    for k in range(40):
+        with turns.exclusive():  # back to back: no gap between its turns
+            if k == 0:
+                open(sys.argv[2], "w").close()
+            time.sleep(0.05)
+    """
+)
+
+
+def test_a_job_taking_turns_back_to_back_lets_a_waiting_job_in(tmp_path):
+    """First come, first served: the waiting job gets the next turn, not the 40th."""
+    lock, started = tmp_path / "turns.lock", tmp_path / "started"
+    hog = subprocess.Popen([sys.executable, "-c", HOG, str(lock), str(started)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        turns = Turns(str(lock))
+        with turns.exclusive():
+            pass
+        assert turns.waited_s < 0.5  # two of its turns at most (the whole loop: 2 s)
+        assert hog.poll() is None  # and the other job had not finished its loop
+    finally:
+        assert hog.wait(timeout=60) == 0
+
+
 HOLDER = textwrap.dedent(
     """
     import sys, time
@@ -223,3 +254,23 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     # --no-report-page: the data without the page
     assert (tmp_path / "1" / "latest" / "results.csv").is_file()
     assert not (tmp_path / "1" / "latest" / "index.html").exists()
+
+
+def test_every_second_job_runs_the_fixed_suites_backwards():
+    """Two jobs do not start on the plain suites together (each times throughout its
+    items, one job at a time); the elastic suites stay last in both."""
+    from toyad.bench.plugin import RUN_ORDER_FIRST, RUN_ORDER_LAST, in_run_order
+
+    suites = [*RUN_ORDER_LAST, "unlisted", *RUN_ORDER_FIRST]
+    items = [SimpleNamespace(path=Path(f"bench_{s.replace('-', '_')}.py")) for s in suites]
+    names = [Path(i.path).stem.removeprefix("bench_").replace("_", "-") for i in items]
+
+    def order(fixed_reversed: bool) -> list[str]:
+        ordered = in_run_order(items, fixed_reversed=fixed_reversed)
+        return [names[items.index(i)] for i in ordered]
+
+    first, second = order(False), order(True)
+    fixed = len(RUN_ORDER_FIRST)
+    assert first[:fixed] == list(RUN_ORDER_FIRST)
+    assert second[:fixed] == list(RUN_ORDER_FIRST)[::-1]
+    assert first[fixed:] == second[fixed:] == ["unlisted", *RUN_ORDER_LAST]

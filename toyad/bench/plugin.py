@@ -279,7 +279,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
     if h.timing:
-        items[:] = interleave_backends(in_run_order(items))
+        second = bool(h.shard) and parse_shard(h.shard)[0] % 2 == 0
+        items[:] = interleave_backends(in_run_order(items, fixed_reversed=second))
         _cap_plain_benchmarks(config, h, items)
     if not h.resumed:
         return
@@ -313,13 +314,20 @@ RUN_ORDER_FIRST = (
 RUN_ORDER_LAST = ELASTIC_SUITES
 
 
-def in_run_order(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Items grouped by suite in RUN_ORDER_FIRST, others, RUN_ORDER_LAST order (stable)."""
+def in_run_order(items: list[pytest.Item], fixed_reversed: bool = False) -> list[pytest.Item]:
+    """Items grouped by suite in RUN_ORDER_FIRST, others, RUN_ORDER_LAST order (stable).
+
+    ``fixed_reversed``: RUN_ORDER_FIRST backwards, for every second job of a run (see
+    toyad.bench.jobs): the plain pytest-benchmark suites time throughout their items, one
+    job at a time, so two jobs that started on them together ran one after the other;
+    reversed, one job's plain suites meet the other's harness cases, whose untimed work
+    runs beside them."""
+    first = RUN_ORDER_FIRST[::-1] if fixed_reversed else RUN_ORDER_FIRST
 
     def rank(item: pytest.Item) -> int:
         suite = suite_of(item)
-        if suite in RUN_ORDER_FIRST:
-            return RUN_ORDER_FIRST.index(suite)
+        if suite in first:
+            return first.index(suite)
         if suite in RUN_ORDER_LAST:
             return len(RUN_ORDER_FIRST) + 1 + RUN_ORDER_LAST.index(suite)
         return len(RUN_ORDER_FIRST)
