@@ -647,7 +647,7 @@ def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
     assert b.releases[-3:] == [False, True, False] and h.deep_releases == 2
 
 
-def test_quick_plain_benchmarks_calibrate_briefly_unless_the_user_chose():
+def test_plain_benchmarks_calibrate_for_the_profile_unless_the_user_chose():
     """pytest keeps an option's default as written (pytest-benchmark's max time: the string
     "1.0"), so the quick cap must not compare it with the float 1.0."""
     from types import SimpleNamespace
@@ -666,12 +666,13 @@ def test_quick_plain_benchmarks_calibrate_briefly_unless_the_user_chose():
     def capped(max_time, profile="quick"):
         config = SimpleNamespace(getoption=lambda name, default=None: max_time)
         item = Item()
-        plugin._cap_plain_benchmarks(config, make_harness(name=profile), [item])
+        h = harness.Harness(harness.PROFILES[profile], ["fake"], ["dense_tanh"])
+        plugin._cap_plain_benchmarks(config, h, [item])
         return [m.kwargs for m in item.markers]
 
-    assert capped("1.0") == [{"max_time": plugin.QUICK_PLAIN_MAX_TIME_S}]  # the default
+    assert capped("1.0") == [{"max_time": 0.05}]  # the default
     assert capped(1.0) == []  # --benchmark-max-time 1 given: the user's choice
-    assert capped("1.0", profile="full") == []
+    assert capped("1.0", profile="full") == [{"max_time": 0.25}]
 
 
 def test_a_case_stopped_at_the_memory_limit_runs_again_once_caches_are_released(monkeypatch):

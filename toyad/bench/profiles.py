@@ -59,6 +59,8 @@ class Profile:
     accuracy_problems: tuple[str, ...] = ()
     compile_heavy: tuple[str, ...] = ()
     compile_heavy_problems: tuple[str, ...] = ()
+    # pytest-benchmark's calibration time for a plain benchmark item (its --benchmark-max-time)
+    plain_max_time_s: float = 0.05
     # the whole run's wall-clock budget: past it, the remaining cases are recorded
     # skipped-too-slow ("run budget spent") so that the run ends, whatever the selection
     run_budget_s: float = 1800.0
@@ -136,6 +138,7 @@ PROFILES: dict[str, Profile] = {
         overhead_problems=None,
         steps=tuple(10.0 ** (-k / 2) for k in range(2, 33)),
         step_problems=4,
+        plain_max_time_s=0.25,
         run_budget_s=27 * 60.0,
     ),
 }
