@@ -258,3 +258,23 @@ def test_saddle_objective_and_gradient_nest(backend: str, eval_name: str, varian
     f, g = nested.saddle_functions(kit, variant, [1.0, 1.0])
     assert kit.primal(f(p1)) == pytest.approx(dual.primal(f_ref(p1)), rel=AGREE)
     assert [kit.primal(v) for v in g(p1)] == pytest.approx([0.6, -0.4], rel=AGREE)
+
+
+def test_a_nested_run_stopped_at_the_hard_limit_stops_the_costlier_ones():
+    """Each backend runs the eight computations cheapest first (as the reverse toy pays
+    for them); one stopped at the hard limit stops those after it, not those before."""
+    from benchmarks import bench_nested
+    from toyad.bench.harness import Harness
+    from toyad.bench.profiles import PROFILES
+
+    h = Harness(PROFILES["full"], ["tf-eager", "reverse"], [])
+    order = [(e, v) for b, e, v in bench_nested.nested_params(h) if b == "tf-eager"]
+    assert order == [c for c in bench_nested.COST_ORDER if c in order] and len(order) == 8
+    h.records.append(
+        {"suite": "nested", "backend": "tf-eager", "problem": "saddle", "operation": "rr",
+         "status": "skipped-too-slow", "message": "stopped after the 20 s hard limit per case"}
+    )  # fmt: skip
+    why = bench_nested.stopped_before(h, "tf-eager", "particle", "ff")
+    assert "saddle rr" in why and "hard limit" in why
+    assert bench_nested.stopped_before(h, "tf-eager", "saddle", "ff") == ""  # cheaper: runs
+    assert bench_nested.stopped_before(h, "reverse", "particle", "rr") == ""  # another backend
