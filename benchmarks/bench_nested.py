@@ -113,5 +113,10 @@ def test_nested(benchmark, toyad_harness, nested_case):
     except NotImplementedError as exc:
         status, message = "unsupported", str(exc)
     except Exception as exc:
-        status, message = "error", f"{type(exc).__name__}: {exc}"
+        stop = h.guard.fired  # a stop that a library re-wrapped is still a stop
+        if stop is not None:
+            status = "skipped-too-slow" if stop.kind == "time" else "skipped-too-large"
+            message = stop.reason
+        else:
+            status, message = "error", f"{type(exc).__name__}: {exc}"
     h.conclude(record, benchmark, status, message)

@@ -38,6 +38,21 @@ def test_guard_stops_a_python_loop_at_the_time_limit():
     assert g.aborted == 1
 
 
+def test_a_time_stop_a_library_swallows_is_raised_again():
+    """JAX's tracing catches what its callbacks raise: the stop comes back until the case
+    has left the guarded block."""
+    guard, swallowed = guards.Guard(None), 0
+    start = time.monotonic()
+    with pytest.raises(guards.CaseAborted), guard.limits(0.2, "swallowed"):
+        try:
+            time.sleep(5)  # stopped here...
+        except guards.CaseAborted:
+            swallowed += 1  # ...by a stop a library swallows
+        time.sleep(5)  # and the case goes on
+    assert swallowed == 1 and time.monotonic() - start < 2
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # nothing left armed
+
+
 def test_guard_stops_growing_memory_at_the_memory_limit():
     limit = guards.rss_bytes() + (150 << 20)
     g = guards.Guard(max_rss_bytes=limit, poll_s=0.01)

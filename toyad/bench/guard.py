@@ -102,6 +102,9 @@ def release_memory() -> None:
         pass
 
 
+REPEAT_S = 0.5  # a time stop is raised again this often until the case has stopped
+
+
 class Guard:
     """Arms the two limits around a case: ``with guard.limits(seconds, label): ...``."""
 
@@ -123,6 +126,10 @@ class Guard:
         if self._armed:
             self._armed = False
             self.fired = CaseAborted("time", self._reason_time())
+        if self.fired is not None and self.fired.kind == "time":
+            # again every REPEAT_S until the case has left the block: a library that
+            # catches what it calls raise (JAX's tracing) must not swallow the stop
+            signal.setitimer(signal.ITIMER_REAL, REPEAT_S)
             raise self.fired
 
     def _on_memory(self, signum: int, frame: object) -> None:
