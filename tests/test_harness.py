@@ -647,6 +647,34 @@ def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
     assert b.releases[-3:] == [False, True, False] and h.deep_releases == 2
 
 
+def test_a_job_asks_for_a_fresh_process_when_releasing_every_cache_leaves_it_drifted(
+    monkeypatch,
+):
+    """Past the drift line (half the limit, a quarter of it above where the first case
+    ended) even after a deep release: only a fresh process gets the memory back."""
+    from toyad.bench import guard
+
+    rss = {"now": 1 << 30}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    monkeypatch.setattr(guard, "release_memory", lambda: None)
+    for restartable in (False, True):
+        h = make_harness()
+        h.max_rss_bytes, h.restartable = 8 << 30, restartable
+        h._entries["fake"] = harness.BackendEntry(
+            "fake", ReleaseCounter(name="fake", family="toy", capabilities={})
+        )
+        rss["now"] = 1 << 30
+        h.release_after("fake")  # the first case: 1 GiB
+        rss["now"] = 7 << 29  # 3.5 GiB: under half the limit (4 GiB)
+        h.release_after("fake", rss_before=rss["now"])
+        assert h.restart_wanted == "" and h.deep_releases == 0
+        rss["now"] = (4 << 30) + (1 << 20)  # drifted, and the release gives nothing back
+        h.release_after("fake", rss_before=rss["now"])
+        assert h.deep_releases == 1
+        assert bool(h.restart_wanted) is restartable
+    assert "4.00 GiB resident after releasing every cache" in h.restart_wanted
+
+
 def test_plain_benchmarks_calibrate_for_the_profile_unless_the_user_chose():
     """pytest keeps an option's default as written (pytest-benchmark's max time: the string
     "1.0"), so the quick cap must not compare it with the float 1.0."""

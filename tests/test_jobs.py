@@ -256,6 +256,32 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     assert not (tmp_path / "1" / "latest" / "index.html").exists()
 
 
+def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
+    """A job that stops to go on in a fresh process (its memory drifted): the rest of its
+    shard runs there (--continue-after), and the merged run has every case once."""
+    runs = {}
+    for jobs, extra in (("1", []), ("2", ["-p", "tests.job_restart_plugin"])):
+        out = subprocess.run(
+            [
+                *[sys.executable, "-m", "pytest", *SMALL, *extra, "--no-report-page"],
+                *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        runs[jobs] = (_published(tmp_path / jobs), out.stdout)
+    one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
+    assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
+    assert two["merge"]["duplicates"] == []
+    assert two["merge"]["jobs"]["restarts"] == {"1/2": 1, "2/2": 1}
+    assert runs["2"][1].count("goes on in a fresh process") == 2
+    spent = {row["suite"]: row for row in two["time_spent"]["suites"]}
+    assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
+
+
 def test_every_second_job_runs_the_fixed_suites_backwards():
     """Two jobs do not start on the plain suites together (each times throughout its
     items, one job at a time); the elastic suites stay last in both."""

@@ -150,6 +150,7 @@ def run_shard(
         "machine": machine_label(),
         "seconds": time.perf_counter() - start,
         "output_tail": tail,
+        "folder": folder if keep else None,
     }
 
 

@@ -303,6 +303,9 @@ class Harness:
     outcomes: bool = True  # conclude() passes/fails/skips the test (False: toyad.compare)
     shard: str = ""  # "K/N" when this run is one of N shards of a selection (--shard)
     shard_by: str = "cell"  # how the shards were dealt (cell: machines; lineage: jobs)
+    # a job its controller restarts in a fresh process (toyad.bench.jobs) asks for that
+    # when releasing every cache leaves it drifted (restart_wanted: why)
+    restartable: bool = False
 
     def __post_init__(self) -> None:
         self.slow = SlowRegistry(self.profile.time_cap_s)
@@ -325,6 +328,7 @@ class Harness:
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
         self._released_rss = 0  # resident bytes the last deep release left
+        self.restart_wanted = ""  # why this job should go on in a fresh process ('' if not)
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
@@ -365,6 +369,23 @@ class Harness:
         if contents.dropped:  # say in the journal what the resumed run left out
             self.journal.write("resume", dropped=contents.dropped, torn=contents.torn_lines)
         return len(contents.cases)
+
+    def continue_after(self, folder: Path) -> int:
+        """Run what the run journaled in ``folder`` did not finish, as a run of its own:
+        its finished items are not run again and its records stay there (they feed the
+        time-cap registry only, so larger sizes of a case it found too slow are skipped
+        here too). How a job goes on in a fresh process. Returns the items it finished."""
+        contents = read_journal(folder)
+        profile = contents.header.get("profile")
+        if profile and profile != self.profile.name:
+            raise SelectionError(
+                f"cannot continue {folder}: it ran the {profile!r} profile, this run asks "
+                f"for {self.profile.name!r}"
+            )
+        self.resumed = set(contents.done)
+        for record in contents.cases:
+            self._renote(record)
+        return len(self.resumed)
 
     def _renote(self, record: dict[str, Any]) -> None:
         """Feed a carried-over record to the time-cap registry as if just measured."""
@@ -941,6 +962,20 @@ class Harness:
         guards.release_memory()
         self.deep_releases += 1
         self._released_rss = guards.rss_bytes()
+        limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+        if self.restartable and self._released_rss > self._drift_line(limit):
+            self.restart_wanted = (
+                f"{self._released_rss / 2**30:.2f} GiB resident after releasing every cache "
+                f"(the allocators keep what they freed; the first case left "
+                f"{(self._baseline_rss or 0) / 2**30:.2f} GiB): the job goes on in a fresh "
+                "process"
+            )
+
+    def _drift_line(self, limit: int) -> float:
+        """Resident bytes past which the process has drifted: over half the limit and
+        DEEP_RELEASE_DRIFT of it above where the first case ended."""
+        baseline = self._baseline_rss if self._baseline_rss is not None else 0
+        return max(limit // 2, baseline + DEEP_RELEASE_DRIFT * limit)
 
     def release_after(self, backend: str, rss_before: int | None = None) -> None:
         """After a case: the backend drops the case's builds; process-wide caches

@@ -36,6 +36,10 @@ from toyad.bench.turns import ENV as TURNS_ENV
 from toyad.bench.turns import gate_path
 
 MAX_AUTO_JOBS = 2  # (one job a CPU; more than two was never measured here)
+# set for the jobs: a job whose memory drifted past what releasing every cache gives back
+# stops after its item and asks to go on in a fresh process (toyad.bench.harness)
+RESTARTABLE_ENV = "TOYAD_JOB_RESTARTABLE"
+MAX_RESTARTS = 8  # per job (each costs a start-up: imports and collection, ~10 s)
 # the jobs must collect the same parametrisations in the same order (see scripts/test.sh)
 HASH_SEED = "0"
 
@@ -75,9 +79,7 @@ class JobsOutcome:
 
     @property
     def failed(self) -> bool:
-        return bool(self.error or self.missing) or any(
-            r["returncode"] not in (0, 5) for r in self.results
-        )
+        return bool(self.error or self.missing) or any(map(_part_failed, self.results))
 
 
 def job_args(args: Sequence[str]) -> list[str]:
@@ -94,16 +96,18 @@ def run_jobs(
     jobs: int,
     say: Callable[[str], None],
     folder: Path,
+    budget_s: float,
 ) -> JobsOutcome:
     """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs.
     Each job's run folder (its journal as it goes) is ``folder/K-of-N``."""
-    from toyad.bench.cluster import ShardFailed, run_shard
+    from toyad.bench.cluster import ShardFailed
 
     outcome = JobsOutcome(jobs=jobs)
     handle, lock = tempfile.mkstemp(prefix="toyad-turns-")
     os.close(handle)
     env = dict(os.environ)
     env[TURNS_ENV] = lock
+    env[RESTARTABLE_ENV] = "1"
     env.setdefault("PYTHONHASHSEED", HASH_SEED)
     say(
         f"toyad: running as {jobs} jobs, one per CPU (they take turns to time; "
@@ -113,26 +117,21 @@ def run_jobs(
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                k: pool.submit(
-                    run_shard,
-                    job_args(args),
-                    cwd,
-                    f"{k}/{jobs}",
-                    env=env,
-                    folder=str(folder / f"{k}-of-{jobs}"),
-                )
+                k: pool.submit(run_job, args, cwd, f"{k}/{jobs}", env, folder, say, budget_s)
                 for k in range(1, jobs + 1)
             }
             for k, future in futures.items():
                 try:
-                    result = future.result()
+                    parts = future.result()
                 except ShardFailed as exc:
                     outcome.missing.append({"shard": f"{k}/{jobs}", "reason": str(exc)})
                     continue
-                outcome.results.append(result)
+                outcome.results.extend(parts)
+                seconds = sum(p["seconds"] for p in parts)
+                restarts = f", {len(parts) - 1} restarts" if len(parts) > 1 else ""
                 say(
-                    f"toyad: job {k}/{jobs} done in {result['seconds']:.0f} s "
-                    f"(exit {result['returncode']})"
+                    f"toyad: job {k}/{jobs} done in {seconds:.0f} s "
+                    f"(exit {parts[-1]['returncode']}{restarts})"
                 )
     finally:
         for path in (lock, gate_path(lock)):
@@ -140,6 +139,45 @@ def run_jobs(
                 os.unlink(path)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def run_job(
+    args: Sequence[str],
+    cwd: str,
+    shard: str,
+    env: dict[str, str],
+    folder: Path,
+    say: Callable[[str], None],
+    budget_s: float,
+) -> list[dict[str, Any]]:
+    """One job's runs: its shard, and, each time it stopped to go on in a fresh process
+    (its run says ``restart``), what it had not finished (``--continue-after``), in a
+    folder of its own. Each part's run holds the cases its own process measured."""
+    from toyad.bench.cluster import run_shard
+
+    base = folder / shard.replace("/", "-of-")
+    start = time.perf_counter()
+    parts = [run_shard(job_args(args), cwd, shard, env=env, folder=str(base))]
+    while _restart_of(parts[-1]) and len(parts) <= MAX_RESTARTS:
+        done = (Path(parts[-1]["folder"]) / "latest").resolve()
+        say(f"toyad: job {shard} goes on in a fresh process: {_restart_of(parts[-1])}")
+        left = max(1.0, budget_s - (time.perf_counter() - start))  # the job's budget, not anew
+        more = [*job_args(args), "--continue-after", str(done), "--run-budget-s", f"{left:.0f}"]
+        parts.append(run_shard(more, cwd, shard, env=env, folder=f"{base}-{len(parts)}"))
+    return parts
+
+
+def _restart_of(result: dict[str, Any]) -> str:
+    return str(((result.get("run") or {}).get("toyad") or {}).get("restart") or "")
+
+
+def _part_failed(result: dict[str, Any]) -> bool:
+    """A part of a job failed: a non-zero exit (5: it selected nothing), or, for a part
+    that stopped to go on in a fresh process (pytest says "interrupted"), a failed test."""
+    if _restart_of(result):
+        counts = outcome_counts([result.get("output_tail") or ""])
+        return "failed" in counts or "error" in counts
+    return result["returncode"] not in (0, 5)
 
 
 _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
@@ -163,7 +201,9 @@ def merged_run(outcome: JobsOutcome) -> dict[str, Any]:
     from toyad.report.merge import merge_runs
 
     runs = [
-        (f"job-{r['shard'].replace('/', '-of-')}", r["run"]) for r in outcome.results if r["run"]
+        (f"job-{r['shard'].replace('/', '-of-')}" + (f"-part-{k}" if k else ""), r["run"])
+        for k, r in _part_numbers(outcome.results)
+        if r["run"]
     ]
     if not runs:
         lost = "; ".join(f"{m['shard']}: {m['reason']}" for m in outcome.missing)
@@ -176,7 +216,15 @@ def merged_run(outcome: JobsOutcome) -> dict[str, Any]:
             "jobs": {
                 "jobs": outcome.jobs,
                 "exit_codes": {r["shard"]: r["returncode"] for r in outcome.results},
-                "seconds": {r["shard"]: r["seconds"] for r in outcome.results},
+                "seconds": {
+                    r["shard"]: sum(
+                        p["seconds"] for p in outcome.results if p["shard"] == r["shard"]
+                    )
+                    for r in outcome.results
+                },
+                "restarts": {
+                    r["shard"]: k for k, r in _part_numbers(outcome.results) if k
+                },  # (the jobs that went on in a fresh process, and how often)
                 "controller_pid": os.getpid(),
             },
         },
@@ -185,6 +233,17 @@ def merged_run(outcome: JobsOutcome) -> dict[str, Any]:
         [((run.get("toyad") or {}).get("time_spent") or {}) for _, run in runs]
     )
     return merged
+
+
+def _part_numbers(results: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(k, result): k counts the earlier parts of the same job (0: its first process)."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for result in results:
+        k = seen.get(result["shard"], 0)
+        seen[result["shard"]] = k + 1
+        numbered.append((k, result))
+    return numbered
 
 
 def merged_time_spent(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from toyad.bench.harness import (
     blank_record,
     harness_of,
 )
-from toyad.bench.jobs import MAX_AUTO_JOBS, JobsError, parse_jobs
+from toyad.bench.jobs import MAX_AUTO_JOBS, RESTARTABLE_ENV, JobsError, parse_jobs
 from toyad.bench.journal import JOURNAL_NAME
 from toyad.bench.measure import freeze_heap
 from toyad.bench.profiles import DEFAULT_PROFILE, PROFILES
@@ -89,6 +89,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_PROFILE,
         choices=sorted(PROFILES),
         help="quick (default: small grid, minutes) or full (the whole grid)",
+    )
+    group.addoption(
+        "--continue-after",
+        default=None,
+        metavar="RUN",
+        help="run what the run journaled in RUN did not finish, as a run of its own "
+        "(how a job of --jobs goes on in a fresh process)",
     )
     group.addoption(
         "--resume",
@@ -212,6 +219,17 @@ def pytest_configure(config: pytest.Config) -> None:
             h.resume(folder)
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from None
+    after = config.getoption("continue_after")
+    if after is not None:
+        if resume is not None:
+            raise pytest.UsageError("--continue-after and --resume: one or the other")
+        if not (Path(after) / JOURNAL_NAME).is_file():
+            raise pytest.UsageError(f"--continue-after {after}: no run journal (journal.jsonl)")
+        try:
+            h.continue_after(Path(after))
+        except SelectionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    h.restartable = os.environ.get(RESTARTABLE_ENV) == "1"
     shard = config.getoption("shard")
     if shard is not None:
         if config.getoption("dask"):
@@ -227,7 +245,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except JobsError as exc:
         raise pytest.UsageError(str(exc)) from None
     # jobs are for a whole run started here: a shard, a cluster or a resumed run is one process
-    config.stash[JOBS] = 1 if (shard or config.getoption("dask") or resume) else jobs
+    one = shard or config.getoption("dask") or resume or after
+    config.stash[JOBS] = 1 if one else jobs
     if config.getoption("dask"):
         if resume is not None:
             raise pytest.UsageError("--resume and --dask: resume a shard's run folder on its own")
@@ -452,6 +471,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
+    if h.restart_wanted and not item.session.shouldstop:
+        item.session.shouldstop = f"toyad: {h.restart_wanted}"  # (its controller goes on)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -533,7 +554,7 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = h.report_dir / f"jobs-{stamp}"
     args, cwd = config.invocation_params.args, str(config.invocation_params.dir)
-    outcome = run_jobs(args, cwd, jobs, say, folder)
+    outcome = run_jobs(args, cwd, jobs, say, folder, h.run_budget_s)
     config.stash[JOBS_OUTCOME] = outcome
     try:
         merged = merged_run(outcome)

@@ -40,6 +40,7 @@ def toyad_object(harness: Harness, root: Path) -> dict[str, Any]:
         "crossovers": crossovers(cases),
         "complete": True,
         "resumed_from": harness.resumed_from,
+        "restart": harness.restart_wanted,  # a job that asks to go on in a fresh process
         "reference_findings": reference_findings(),
         "time_spent": harness.time_spent(),
     }
