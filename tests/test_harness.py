@@ -331,6 +331,23 @@ def test_run_case_statuses(behaviour, status, outcome, words):
     assert record["status"] == status and words in record["message"]
 
 
+def test_an_operation_a_backend_refused_is_not_prepared_again_at_a_larger_size():
+    """What a backend cannot express does not depend on the size: micrograd built a
+    1024 x 1024 graph for 40 s to refuse it again."""
+    h = make_harness()
+    b = fake_entry(h, behaviour="refuse")
+    prepared = []
+    refuse = b._prepare
+    b._prepare = lambda *a, **k: prepared.append(1) or refuse(*a, **k)
+    for n in (4, 16):
+        with pytest.raises(pytest.skip.Exception, match="refused in prepare"):
+            h.run_case(FakeBenchmark(), spec(n=n))
+    assert len(prepared) == 1
+    first, second = h.records
+    assert first["status"] == second["status"] == "unsupported"
+    assert "as at n=4, m=3" in second["message"] and "as at" not in first["message"]
+
+
 def test_unsupported_mode_and_missing_backend_keep_their_records():
     h = make_harness()
     fake_entry(h)

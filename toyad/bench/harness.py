@@ -328,6 +328,8 @@ class Harness:
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
         self._released_rss = 0  # resident bytes the last deep release left
+        # (backend, problem, op, mode) -> (n, m, why) where the backend refused it in prepare
+        self._refused: dict[tuple, tuple[int, int, str]] = {}
         self.restart_wanted = ""  # why this job should go on in a fresh process ('' if not)
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
@@ -406,6 +408,9 @@ class Harness:
             self.slow.note(key, n, m, math.inf)
         elif record.get("min_s") is not None:
             self.slow.note(key, n, m, float(record["min_s"]))
+        message = str(record.get("message") or "")
+        if record.get("status") == "unsupported" and message.startswith("backend '"):
+            self._refused.setdefault(key, (n, m, message))  # (refused in prepare)
 
     def note_item(self, suite: str, seconds: float, nodeid: str = "") -> None:
         """A test item of ``suite`` took ``seconds`` (setup, call, teardown)."""
@@ -1055,6 +1060,13 @@ class Harness:
         if op in SCALAR_ONLY and not inst.scalar:
             return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
         key = (b.name, spec.problem, op, mode)
+        refused = self._refused.get(key)
+        if refused is not None:  # (micrograd built a 1024 x 1024 graph to find it out: 40 s)
+            n0, m0, why = refused
+            return "unsupported", (
+                f"{why} (as at n={n0}, m={m0}: what a backend cannot express does not "
+                "depend on the size)"
+            )
         size = (n, m, _instance_bytes(inst))  # (a preset may differ in its data alone)
         too_slow = self.slow.verdict(key, n, m) or self._slow_to_prepare(key, size)
         if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
@@ -1095,6 +1107,7 @@ class Harness:
         try:
             call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
         except backends.UnsupportedOperation as exc:
+            self._refused[key] = (n, m, str(exc))
             return "unsupported", str(exc)
         except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
             self.slow.note(key, n, m, math.inf)
