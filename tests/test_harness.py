@@ -818,3 +818,25 @@ def test_a_size_whose_smaller_size_was_slow_to_prepare_is_not_started():
     ):
         h.run_case(FakeBenchmark(), spec(n=8, m=3))
     assert h.records[-1]["prepare_s"] is None  # not prepared at all
+
+
+def test_a_derivative_whose_primal_was_stopped_at_the_same_size_is_not_started():
+    """A derivative compiles its primal inside itself: a primal stopped at a hard limit
+    in prepare (an unrolled loop XLA compiles for minutes) stops the same size's
+    derivatives, not only the larger sizes."""
+    h = make_harness()
+    b = FakeBackend(
+        name="fake", family="toy", capabilities={"jacobian": ("forward",), "primal": ("engine",)}
+    )
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    inst = h.instance("dense_tanh", 4, 3, "")
+    from toyad.bench.harness import _instance_bytes
+
+    size = (4, 3, _instance_bytes(inst))
+    h._stopping_sizes[("fake", "dense_tanh", "primal", "engine")] = [
+        (size, "was stopped at a hard limit (skipped-too-slow)")
+    ]
+    case = harness.CaseSpec("scaling", "fake", "dense_tanh", "jacobian", "forward", 4, 3, True)
+    with pytest.raises(pytest.skip.Exception, match="smaller case \\(n=4, m=3\\) was stopped"):
+        h.run_case(FakeBenchmark(), case)
+    assert h.records[-1]["prepare_s"] is None

@@ -1005,13 +1005,17 @@ class Harness:
         if kept > DEEP_RELEASE_KEPT * limit or drifted:
             self.deep_release()
 
-    def _slow_to_prepare(self, key: tuple, size: tuple[int, int, int]) -> str:
+    def _slow_to_prepare(
+        self, key: tuple, size: tuple[int, int, int], same_size: bool = False
+    ) -> str:
         """Why a size is not started because a smaller one (smaller n, m or data: a
         preset) took over GUARANTEED_TIMEOUT_FACTOR x the cap to prepare, or was stopped
         at a hard limit; '' if none was. A compile runs in C, where the hard limits cannot
-        stop it (an unrolled loop compiled by XLA grew past 15 GiB at the next size)."""
+        stop it (an unrolled loop compiled by XLA grew past 15 GiB at the next size).
+        ``same_size``: the same size counts too (``key`` is the primal a derivative
+        compiles inside itself)."""
         for smaller, why in self._stopping_sizes.get(key, ()):
-            if smaller != size and all(a <= b for a, b in zip(smaller, size)):
+            if (same_size or smaller != size) and all(a <= b for a, b in zip(smaller, size)):
                 n0, m0, _ = smaller
                 return (
                     f"skipped: a smaller case (n={n0}, m={m0}) {why}: larger ones are not started"
@@ -1072,7 +1076,7 @@ class Harness:
         if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
             with contextlib.suppress(Exception):
                 primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
-                too_slow = self._slow_to_prepare(primal_key, size)
+                too_slow = self._slow_to_prepare(primal_key, size, same_size=True)
         if too_slow:
             return "skipped-too-slow", too_slow
         try:
