@@ -667,8 +667,8 @@ def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
 def test_a_job_asks_for_a_fresh_process_when_releasing_every_cache_leaves_it_drifted(
     monkeypatch,
 ):
-    """Past the drift line (half the limit, a quarter of it above where the first case
-    ended) even after a deep release: only a fresh process gets the memory back."""
+    """Over RESTART_FRACTION of the limit even after a deep release: only a fresh
+    process gets the memory back."""
     from toyad.bench import guard
 
     rss = {"now": 1 << 30}
@@ -682,14 +682,14 @@ def test_a_job_asks_for_a_fresh_process_when_releasing_every_cache_leaves_it_dri
         )
         rss["now"] = 1 << 30
         h.release_after("fake")  # the first case: 1 GiB
-        rss["now"] = 7 << 29  # 3.5 GiB: under half the limit (4 GiB)
+        rss["now"] = (4 << 30) + (1 << 20)  # drifted, under 0.6 of the limit after release
         h.release_after("fake", rss_before=rss["now"])
-        assert h.restart_wanted == "" and h.deep_releases == 0
-        rss["now"] = (4 << 30) + (1 << 20)  # drifted, and the release gives nothing back
+        assert h.restart_wanted == "" and h.deep_releases == 1
+        rss["now"] = (6 << 30) + (2 << 20)  # drifted again: over 0.6 of the limit after release
         h.release_after("fake", rss_before=rss["now"])
-        assert h.deep_releases == 1
+        assert h.deep_releases == 2
         assert bool(h.restart_wanted) is restartable
-    assert "4.00 GiB resident after releasing every cache" in h.restart_wanted
+    assert "6.00 GiB resident after releasing every cache" in h.restart_wanted
 
 
 def test_plain_benchmarks_calibrate_for_the_profile_unless_the_user_chose():
