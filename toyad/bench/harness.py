@@ -977,8 +977,7 @@ class Harness:
             self.restart_wanted = (
                 f"{self._released_rss / 2**30:.2f} GiB resident after releasing every cache "
                 f"(the allocators keep what they freed; the first case left "
-                f"{(self._baseline_rss or 0) / 2**30:.2f} GiB): the job goes on in a fresh "
-                "process"
+                f"{(self._baseline_rss or 0) / 2**30:.2f} GiB)"
             )
 
     def release_after(self, backend: str, rss_before: int | None = None) -> None:

@@ -472,7 +472,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h.item_done(item.nodeid)
     h.current_nodeid = ""
     if h.restart_wanted and not item.session.shouldstop:
-        item.session.shouldstop = f"toyad: {h.restart_wanted}"  # (its controller goes on)
+        item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
