@@ -257,8 +257,9 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
 
 
 def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
-    """A job that stops to go on in a fresh process (its memory drifted): the rest of its
-    shard runs there (--continue-after), and the merged run has every case once."""
+    """A job that stops to go on in a fresh process (its memory drifted), again and
+    again: each part runs what no earlier part finished (--continue-after each), the
+    last allowed part runs to the end, and the merged run has every case once."""
     runs = {}
     for jobs, extra in (("1", []), ("2", ["-p", "tests.job_restart_plugin"])):
         out = subprocess.run(
@@ -276,8 +277,9 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["duplicates"] == []
-    assert two["merge"]["jobs"]["restarts"] == {"1/2": 1, "2/2": 1}
-    assert runs["2"][1].count("goes on in a fresh process") == 2
+    restarts = two["merge"]["jobs"]["restarts"]
+    assert set(restarts) == {"1/2", "2/2"} and max(restarts.values()) >= 2
+    assert runs["2"][1].count("goes on in a fresh process") == sum(restarts.values())
     spent = {row["suite"]: row for row in two["time_spent"]["suites"]}
     assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
 
@@ -300,3 +302,32 @@ def test_every_second_job_runs_the_fixed_suites_backwards():
     assert first[:fixed] == list(RUN_ORDER_FIRST)
     assert second[:fixed] == list(RUN_ORDER_FIRST)[::-1]
     assert first[fixed:] == second[fixed:] == ["unlisted", *RUN_ORDER_LAST]
+
+
+def test_each_part_of_a_job_skips_what_every_earlier_part_finished(tmp_path, monkeypatch):
+    """A job's parts: each gets --continue-after for every earlier part, and the
+    MAX_RESTARTS-th may not stop again (so the shard always runs to its end)."""
+    from toyad.bench import cluster, jobs
+
+    calls = []
+
+    def fake_run_shard(args, cwd, shard, env=None, folder=None):
+        calls.append((list(args), dict(env or {})))
+        (Path(folder) / "run").mkdir(parents=True)
+        (Path(folder) / "latest").symlink_to(Path(folder) / "run")
+        wants = env.get(jobs.RESTARTABLE_ENV) == "1"
+        run = {"toyad": {"restart": "drifted" if wants else ""}}
+        return {"shard": shard, "returncode": 2 if wants else 0, "run": run, "seconds": 1.0,
+                "output_tail": "", "folder": folder}  # fmt: skip
+
+    monkeypatch.setattr(cluster, "run_shard", fake_run_shard)
+    said = []
+    parts = jobs.run_job(["benchmarks"], ".", "1/2", {}, tmp_path, said.append, 100.0)
+    assert len(parts) == len(calls) == jobs.MAX_RESTARTS + 1
+    for k, (args, env) in enumerate(calls):
+        after = [args[i + 1] for i, a in enumerate(args) if a == "--continue-after"]
+        assert after == [
+            str(tmp_path / ("1-of-2" + (f"-{j}" if j else "")) / "run") for j in range(k)
+        ]
+        assert env[jobs.RESTARTABLE_ENV] == ("0" if k == jobs.MAX_RESTARTS else "1")
+    assert len(said) == jobs.MAX_RESTARTS

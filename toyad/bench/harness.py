@@ -378,7 +378,8 @@ class Harness:
         return len(contents.cases)
 
     def continue_after(self, folder: Path) -> int:
-        """Run what the run journaled in ``folder`` did not finish, as a run of its own:
+        """Run what the run journaled in ``folder`` (and any other given so) did not
+        finish, as a run of its own:
         its finished items are not run again and its records stay there (they feed the
         time-cap registry only, so larger sizes of a case it found too slow are skipped
         here too). How a job goes on in a fresh process. Returns the items it finished."""
@@ -389,10 +390,10 @@ class Harness:
                 f"cannot continue {folder}: it ran the {profile!r} profile, this run asks "
                 f"for {self.profile.name!r}"
             )
-        self.resumed = set(contents.done)
+        self.resumed |= contents.done
         for record in contents.cases:
             self._renote(record)
-        return len(self.resumed)
+        return len(contents.done)
 
     def _renote(self, record: dict[str, Any]) -> None:
         """Feed a carried-over record to the time-cap registry as if just measured."""

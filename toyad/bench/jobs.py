@@ -107,7 +107,6 @@ def run_jobs(
     os.close(handle)
     env = dict(os.environ)
     env[TURNS_ENV] = lock
-    env[RESTARTABLE_ENV] = "1"
     env.setdefault("PYTHONHASHSEED", HASH_SEED)
     say(
         f"toyad: running as {jobs} jobs, one per CPU (they take turns to time; "
@@ -151,20 +150,29 @@ def run_job(
     budget_s: float,
 ) -> list[dict[str, Any]]:
     """One job's runs: its shard, and, each time it stopped to go on in a fresh process
-    (its run says ``restart``), what it had not finished (``--continue-after``), in a
-    folder of its own. Each part's run holds the cases its own process measured."""
+    (its run says ``restart``), what no part had finished yet (``--continue-after``
+    each earlier part's folder), in a folder of its own; the MAX_RESTARTS-th part may
+    not stop. Each part's run holds the cases its own process measured."""
     from toyad.bench.cluster import run_shard
 
     base = folder / shard.replace("/", "-of-")
     start = time.perf_counter()
-    parts = [run_shard(job_args(args), cwd, shard, env=env, folder=str(base))]
-    while _restart_of(parts[-1]) and len(parts) <= MAX_RESTARTS:
-        done = (Path(parts[-1]["folder"]) / "latest").resolve()
-        say(f"toyad: job {shard} goes on in a fresh process: {_restart_of(parts[-1])}")
-        left = max(1.0, budget_s - (time.perf_counter() - start))  # the job's budget, not anew
-        more = [*job_args(args), "--continue-after", str(done), "--run-budget-s", f"{left:.0f}"]
-        parts.append(run_shard(more, cwd, shard, env=env, folder=f"{base}-{len(parts)}"))
-    return parts
+    parts: list[dict[str, Any]] = []
+    finished: list[str] = []  # every earlier part's run folder: their items are done
+    while True:
+        extra = [arg for done in finished for arg in ("--continue-after", done)]
+        if finished:  # the job's budget, not a new one
+            left = max(1.0, budget_s - (time.perf_counter() - start))
+            extra += ["--run-budget-s", f"{left:.0f}"]
+        last = len(parts) == MAX_RESTARTS  # (the last part runs to the end of the shard)
+        part_env = {**env, RESTARTABLE_ENV: "0" if last else "1"}
+        where = str(base) if not parts else f"{base}-{len(parts)}"
+        parts.append(run_shard([*job_args(args), *extra], cwd, shard, env=part_env, folder=where))
+        why = _restart_of(parts[-1])
+        if not why:
+            return parts
+        say(f"toyad: job {shard} goes on in a fresh process: {why}")
+        finished.append(str((Path(parts[-1]["folder"]) / "latest").resolve()))
 
 
 def _restart_of(result: dict[str, Any]) -> str:

@@ -92,10 +92,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--continue-after",
+        action="append",
         default=None,
         metavar="RUN",
         help="run what the run journaled in RUN did not finish, as a run of its own "
-        "(how a job of --jobs goes on in a fresh process)",
+        "(how a job of --jobs goes on in a fresh process; repeat for several runs)",
     )
     group.addoption(
         "--resume",
@@ -219,14 +220,14 @@ def pytest_configure(config: pytest.Config) -> None:
             h.resume(folder)
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from None
-    after = config.getoption("continue_after")
-    if after is not None:
-        if resume is not None:
-            raise pytest.UsageError("--continue-after and --resume: one or the other")
-        if not (Path(after) / JOURNAL_NAME).is_file():
-            raise pytest.UsageError(f"--continue-after {after}: no run journal (journal.jsonl)")
+    after = config.getoption("continue_after") or []
+    if after and resume is not None:
+        raise pytest.UsageError("--continue-after and --resume: one or the other")
+    for done in after:
+        if not (Path(done) / JOURNAL_NAME).is_file():
+            raise pytest.UsageError(f"--continue-after {done}: no run journal (journal.jsonl)")
         try:
-            h.continue_after(Path(after))
+            h.continue_after(Path(done))
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from None
     h.restartable = os.environ.get(RESTARTABLE_ENV) == "1"
