@@ -840,3 +840,26 @@ def test_a_derivative_whose_primal_was_stopped_at_the_same_size_is_not_started()
     with pytest.raises(pytest.skip.Exception, match="smaller case \\(n=4, m=3\\) was stopped"):
         h.run_case(FakeBenchmark(), case)
     assert h.records[-1]["prepare_s"] is None
+
+
+def test_an_item_that_would_start_over_the_restart_line_waits_for_a_fresh_process(
+    monkeypatch,
+):
+    """Over RESTART_FRACTION of the limit before an item, even after a deep release: the
+    item is left to the job's fresh process, never before the process's first item."""
+    from toyad.bench import guard
+
+    rss = {"now": 6 << 30}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    monkeypatch.setattr(guard, "release_memory", lambda: None)
+    h = make_harness()
+    h.max_rss_bytes = 8 << 30
+    assert not h.needs_fresh_process()  # not a restartable job
+    h.restartable = True
+    assert not h.needs_fresh_process() and h.deep_releases == 0  # its first item runs here
+    h.note_item("scaling", 1.0, "a")
+    rss["now"] = 4 << 30  # under 0.6 of the limit: runs here
+    assert not h.needs_fresh_process() and h.deep_releases == 0
+    rss["now"] = 6 << 30  # over it, and a deep release gives nothing back
+    assert h.needs_fresh_process() and h.deep_releases == 1
+    assert "6.00 GiB resident" in h.restart_wanted

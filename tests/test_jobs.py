@@ -277,6 +277,7 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["duplicates"] == []
+    assert not any("not started" in str(c.get("message")) for c in two["cases"])
     restarts = two["merge"]["jobs"]["restarts"]
     assert set(restarts) == {"1/2", "2/2"} and max(restarts.values()) >= 2
     assert runs["2"][1].count("goes on in a fresh process") == sum(restarts.values())

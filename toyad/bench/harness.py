@@ -336,6 +336,7 @@ class Harness:
         # (backend, problem, op, mode) -> (n, m, why) where the backend refused it in prepare
         self._refused: dict[tuple, tuple[int, int, str]] = {}
         self.restart_wanted = ""  # why this job should go on in a fresh process ('' if not)
+        self.deferred = ""  # the item left to that fresh process
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
@@ -962,6 +963,19 @@ class Harness:
         self._memory_retried.add(spec.id)
         self.deep_release()
         return guards.rss_bytes() <= rss_before - MEMORY_RETRY_BYTES
+
+    def needs_fresh_process(self) -> bool:
+        """Before an item of a job its controller can restart: whether the item should
+        run in a fresh process instead, because this one is over RESTART_FRACTION of the
+        memory limit even after releasing every cache (never before this process's first
+        item: a fresh process always gets one)."""
+        if not self.restartable or not self.item_counts:
+            return False
+        if not self.restart_wanted:
+            limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+            if guards.rss_bytes() > RESTART_FRACTION * limit:
+                self.deep_release()  # (says restart_wanted if that gives too little back)
+        return bool(self.restart_wanted)
 
     def deep_release(self) -> None:
         """Every loaded backend drops its process-wide caches; garbage is collected and

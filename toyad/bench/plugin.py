@@ -231,6 +231,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from None
     h.restartable = os.environ.get(RESTARTABLE_ENV) == "1"
+    if h.restartable:
+        config.pluginmanager.register(FreshProcessGate(h), "toyad-fresh-process-gate")
     shard = config.getoption("shard")
     if shard is not None:
         if config.getoption("dask"):
@@ -469,11 +471,31 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     timed_throughout = bool(plain_benchmark_suite(item)) and not uses_harness(item)
     with turns().exclusive() if timed_throughout else contextlib.nullcontext():
         yield
+    if h.deferred == item.nodeid:  # left to the job's fresh process (FreshProcessGate)
+        return
     h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
     if h.restart_wanted and not item.session.shouldstop:
         item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
+
+
+class FreshProcessGate:
+    """In a job its controller restarts (toyad.bench.jobs): an item that would start in
+    a process over the restart line, even after releasing every cache, is not run here
+    (nor journaled done); the job stops and its fresh process runs it."""
+
+    def __init__(self, harness: Harness):
+        self.harness = harness
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        h = self.harness
+        if not budgeted(item) or not h.needs_fresh_process():
+            return None
+        h.deferred = item.nodeid
+        item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
+        return True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
