@@ -261,10 +261,11 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     again: each part runs what no earlier part finished (--continue-after each), the
     last allowed part runs to the end, and the merged run has every case once."""
     runs = {}
+    plain = ["benchmarks/bench_convenience.py"]  # plain items, before the first case
     for jobs, extra in (("1", []), ("2", ["-p", "tests.job_restart_plugin"])):
         out = subprocess.run(
             [
-                *[sys.executable, "-m", "pytest", *SMALL, *extra, "--no-report-page"],
+                *[sys.executable, "-m", "pytest", *SMALL, *plain, *extra, "--no-report-page"],
                 *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
             ],
             cwd=ROOT,
@@ -278,6 +279,8 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["duplicates"] == []
     assert not any("not started" in str(c.get("message")) for c in two["cases"])
+    names = [sorted(b["fullname"] for b in runs[j][0]["benchmarks"]) for j in ("1", "2")]
+    assert names[0] == names[1] and any("convenience" in n for n in names[1])
     restarts = two["merge"]["jobs"]["restarts"]
     assert set(restarts) == {"1/2", "2/2"} and max(restarts.values()) >= 2
     assert runs["2"][1].count("goes on in a fresh process") == sum(restarts.values())
