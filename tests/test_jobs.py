@@ -57,6 +57,15 @@ def test_two_processes_never_hold_a_turn_at_the_same_time(tmp_path):
         assert start >= end  # each turn starts after the previous one ended
 
 
+def _holding_turns(script: str, lock: Path, started: Path) -> subprocess.Popen:
+    """Another job (``script`` on the lock file), once it has taken its first turn."""
+    proc = subprocess.Popen([sys.executable, "-c", script, str(lock), str(started)], cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
 HOG = textwrap.dedent(
     """
     import sys, time
@@ -73,12 +82,9 @@ HOG = textwrap.dedent(
 
 def test_a_job_taking_turns_back_to_back_lets_a_waiting_job_in(tmp_path):
     """First come, first served: the waiting job gets the next turn, not the 40th."""
-    lock, started = tmp_path / "turns.lock", tmp_path / "started"
-    hog = subprocess.Popen([sys.executable, "-c", HOG, str(lock), str(started)], cwd=ROOT)
+    lock = tmp_path / "turns.lock"
+    hog = _holding_turns(HOG, lock, tmp_path / "started")
     try:
-        deadline = time.monotonic() + 30
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
         turns = Turns(str(lock))
         with turns.exclusive():
             pass
@@ -104,12 +110,9 @@ def test_a_case_waiting_for_its_turn_is_not_stopped_by_its_time_limit(tmp_path):
     """Another job's timing is not this case's cost: the guard's clock stops meanwhile."""
     from toyad.bench.guard import CaseAborted, Guard
 
-    lock, held = tmp_path / "turns.lock", tmp_path / "held"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(held)], cwd=ROOT)
+    lock = tmp_path / "turns.lock"
+    holder = _holding_turns(HOLDER, lock, tmp_path / "held")
     try:
-        deadline = time.monotonic() + 30
-        while not held.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
         turns = Turns(str(lock))
         with Guard(None).limits(0.5, "waits"), turns.exclusive():
             pass  # the turn came after ~1 s, past the 0.5 s limit
@@ -224,21 +227,27 @@ def _published(report_dir: Path) -> dict:
     return json.loads((report_dir / "latest" / "benchmark.json").read_text())
 
 
+def _run(tmp_path: Path, jobs: str, extra: list[str]) -> tuple[dict, str]:
+    """SMALL with ``extra`` as ``jobs`` jobs: (its published run, its output)."""
+    out = subprocess.run(
+        [
+            *[sys.executable, "-m", "pytest", *SMALL, *extra],
+            *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    return _published(tmp_path / jobs), out.stdout
+
+
 def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
-    runs = {}
-    for jobs, extra in (("1", ["--no-report-page"]), ("2", [])):
-        out = subprocess.run(
-            [
-                *[sys.executable, "-m", "pytest", *SMALL, *extra],
-                *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-        runs[jobs] = (_published(tmp_path / jobs), out.stdout)
+    runs = {
+        jobs: _run(tmp_path, jobs, extra)
+        for jobs, extra in (("1", ["--no-report-page"]), ("2", []))
+    }
     one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["jobs"]["jobs"] == 2 and two["merge"]["duplicates"] == []
@@ -260,21 +269,9 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     """A job that stops to go on in a fresh process (its memory drifted), again and
     again: each part runs what no earlier part finished (--continue-after each), the
     last allowed part runs to the end, and the merged run has every case once."""
-    runs = {}
-    plain = ["benchmarks/bench_convenience.py"]  # plain items, before the first case
-    for jobs, extra in (("1", []), ("2", ["-p", "tests.job_restart_plugin"])):
-        out = subprocess.run(
-            [
-                *[sys.executable, "-m", "pytest", *SMALL, *plain, *extra, "--no-report-page"],
-                *["--jobs", jobs, "--report-dir", str(tmp_path / jobs)],
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-        runs[jobs] = (_published(tmp_path / jobs), out.stdout)
+    plain = ["benchmarks/bench_convenience.py", "--no-report-page"]  # plain items first
+    restarting = [*plain, "-p", "tests.job_restart_plugin"]
+    runs = {jobs: _run(tmp_path, jobs, extra) for jobs, extra in (("1", plain), ("2", restarting))}
     one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["duplicates"] == []

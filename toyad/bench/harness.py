@@ -361,13 +361,7 @@ class Harness:
         time-cap registry is refilled from the kept records. Returns the number
         of cases carried over.
         """
-        contents = read_journal(folder)
-        profile = contents.header.get("profile")
-        if profile and profile != self.profile.name:
-            raise SelectionError(
-                f"cannot resume {folder}: it ran the {profile!r} profile, this run asks for "
-                f"{self.profile.name!r}"
-            )
+        contents = self._journal_of_same_profile(folder, "resume")
         self.records.extend(contents.cases)
         self.semantics.extend(contents.semantics)
         self.resumed = set(contents.done)
@@ -379,19 +373,24 @@ class Harness:
             self.journal.write("resume", dropped=contents.dropped, torn=contents.torn_lines)
         return len(contents.cases)
 
-    def continue_after(self, folder: Path) -> int:
-        """Run what the run journaled in ``folder`` (and any other given so) did not
-        finish, as a run of its own:
-        its finished items are not run again and its records stay there (they feed the
-        time-cap registry only, so larger sizes of a case it found too slow are skipped
-        here too). How a job goes on in a fresh process. Returns the items it finished."""
+    def _journal_of_same_profile(self, folder: Path, verb: str) -> Any:
+        """The journal in ``folder``; SelectionError if it ran another profile."""
         contents = read_journal(folder)
         profile = contents.header.get("profile")
         if profile and profile != self.profile.name:
             raise SelectionError(
-                f"cannot continue {folder}: it ran the {profile!r} profile, this run asks "
-                f"for {self.profile.name!r}"
+                f"cannot {verb} {folder}: it ran the {profile!r} profile, this run asks for "
+                f"{self.profile.name!r}"
             )
+        return contents
+
+    def continue_after(self, folder: Path) -> int:
+        """Run what the run journaled in ``folder`` (and any other given so) did not
+        finish, as a run of its own: its finished items are not run again and its records
+        stay there (they feed the time-cap registry only, so larger sizes of a case it
+        found too slow are skipped here too). How a job goes on in a fresh process.
+        Returns the items it finished."""
+        contents = self._journal_of_same_profile(folder, "continue")
         self.resumed |= contents.done
         for record in contents.cases:
             self._renote(record)
