@@ -281,6 +281,7 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     restarts = two["merge"]["jobs"]["restarts"]
     assert set(restarts) == {"1/2", "2/2"} and max(restarts.values()) >= 2
     assert runs["2"][1].count("goes on in a fresh process") == sum(restarts.values())
+    assert "exited 2" not in runs["2"][1]  # a part that stopped to restart did not fail
     spent = {row["suite"]: row for row in two["time_spent"]["suites"]}
     assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
 

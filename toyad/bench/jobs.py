@@ -84,7 +84,7 @@ class JobsOutcome:
 
     @property
     def failed(self) -> bool:
-        return bool(self.error or self.missing) or any(map(_part_failed, self.results))
+        return bool(self.error or self.missing) or any(map(part_failed, self.results))
 
 
 def job_args(args: Sequence[str]) -> list[str]:
@@ -184,7 +184,7 @@ def _restart_of(result: dict[str, Any]) -> str:
     return str(((result.get("run") or {}).get("toyad") or {}).get("restart") or "")
 
 
-def _part_failed(result: dict[str, Any]) -> bool:
+def part_failed(result: dict[str, Any]) -> bool:
     """A part of a job failed: a non-zero exit (5: it selected nothing), or, for a part
     that stopped to go on in a fresh process (pytest says "interrupted"), a failed test."""
     if _restart_of(result):

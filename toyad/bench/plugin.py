@@ -554,9 +554,11 @@ def _controller_start(session: pytest.Session) -> Callable[[str], None]:
 def _part_lines(noun: str, missing: list, results: list, tail: int = 0) -> list[str]:
     """The controller's lines on its parts (jobs, shards): those lost, and those that
     exited non-zero (with the end of their output when ``tail``)."""
+    from toyad.bench.jobs import part_failed
+
     lines = [f"toyad: MISSING {noun} {lost['shard']}: {lost['reason']}" for lost in missing]
     for result in results:
-        if result["returncode"] not in (0, 5):
+        if part_failed(result):  # (a job's part that stopped to restart exits 2: fine)
             end = f": ...{result['output_tail'][-tail:]}" if tail else ""
             lines.append(
                 f"toyad: {noun} {result['shard']} exited {result['returncode']} (failed or "
