@@ -310,7 +310,8 @@ class Harness:
     shard: str = ""  # "K/N" when this run is one of N shards of a selection (--shard)
     shard_by: str = "cell"  # how the shards were dealt (cell: machines; lineage: jobs)
     # a job its controller restarts in a fresh process (toyad.bench.jobs) asks for that
-    # when releasing every cache leaves it drifted (restart_wanted: why)
+    # when releasing every cache leaves it over RESTART_FRACTION of the limit
+    # (restart_wanted: why)
     restartable: bool = False
 
     def __post_init__(self) -> None:
@@ -973,6 +974,11 @@ class Harness:
         self.deep_release()
         return guards.rss_bytes() <= rss_before - MEMORY_RETRY_BYTES
 
+    @property
+    def _memory_limit(self) -> int:
+        """The memory limit the release rules judge by (the default where none is set)."""
+        return self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+
     def needs_fresh_process(self) -> bool:
         """Before an item of a job its controller can restart: whether the item should
         run in a fresh process instead, because this one is over RESTART_FRACTION of the
@@ -980,10 +986,9 @@ class Harness:
         item: a fresh process always gets one)."""
         if not self.restartable or not self.item_counts:
             return False
-        if not self.restart_wanted:
-            limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
-            if guards.rss_bytes() > RESTART_FRACTION * limit:
-                self.deep_release()  # (says restart_wanted if that gives too little back)
+        over = guards.rss_bytes() > RESTART_FRACTION * self._memory_limit
+        if not self.restart_wanted and over:
+            self.deep_release()  # (says restart_wanted if that gives too little back)
         return bool(self.restart_wanted)
 
     def deep_release(self) -> None:
@@ -996,8 +1001,7 @@ class Harness:
         guards.release_memory()
         self.deep_releases += 1
         self._released_rss = guards.rss_bytes()
-        limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
-        if self.restartable and self._released_rss > RESTART_FRACTION * limit:
+        if self.restartable and self._released_rss > RESTART_FRACTION * self._memory_limit:
             self.restart_wanted = (
                 f"{self._released_rss / 2**30:.2f} GiB resident after releasing every cache "
                 f"(the allocators keep what they freed; the first case left "
@@ -1010,14 +1014,14 @@ class Harness:
         go too when the case kept DEEP_RELEASE_KEPT of the memory limit resident
         (``rss_before``: where it started), or the process is DEEP_RELEASE_DRIFT of the
         limit above where the first case ended or the last deep release left it (and
-        over half the limit). A collection
-        with the frameworks loaded costs ~0.2 s, and recompiling what a release dropped
-        more: after every case it was most of a quick run's time."""
+        over half the limit). A collection with the frameworks loaded costs ~0.2 s, and
+        recompiling what a release dropped more: after every case it was most of a quick
+        run's time."""
         entry = self._entries.get(backend)
         if entry is not None and entry.backend is not None:
             with contextlib.suppress(Exception):
                 entry.backend.release(framework_caches=False)
-        limit = self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
+        limit = self._memory_limit
         rss = guards.rss_bytes()
         if self._baseline_rss is None:
             self._baseline_rss = rss

@@ -477,7 +477,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h.item_done(item.nodeid)
     h.current_nodeid = ""
     if h.restart_wanted and not item.session.shouldstop:
-        item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
+        _stop_for_a_fresh_process(item, h)
+
+
+def _stop_for_a_fresh_process(item: pytest.Item, h: Harness) -> None:
+    """The job ends after this item; its controller goes on in a fresh process."""
+    item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
 
 
 class FreshProcessGate:
@@ -494,7 +499,7 @@ class FreshProcessGate:
         if not budgeted(item) or not h.needs_fresh_process():
             return None
         h.deferred = item.nodeid
-        item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
+        _stop_for_a_fresh_process(item, h)
         return True
 
 
