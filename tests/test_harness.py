@@ -130,6 +130,32 @@ def test_slow_registry_predicts_memory_only_from_a_nearby_size():
     assert reg.memory_verdict(key, 16, 16, available=1) is None
 
 
+def test_memory_of_a_batched_forward_gradient_grows_as_n_squared():
+    # n tangents ride on every intermediate of an O(n) primal: 4x n is 16x memory, where
+    # the n·m rule said 4x (a TensorFlow forward gradient grew 0.6 GiB at n = 1024 and
+    # reached 9.5 GiB at n = 4096, inside one call)
+    from functools import partial
+
+    from toyad.bench.limits import memory_weight
+
+    reg = harness.SlowRegistry(cap_s=1.0)
+    key = ("b", "p", "gradient", "forward")
+    gib = 1 << 30
+    reg.note_memory(key, 1024, 1, int(0.6 * gib))
+    assert reg.memory_verdict(key, 4096, 1, available=3 * gib) is None  # the n·m rule: 2.4
+
+    def batched(n, m):
+        return memory_weight("gradient", n, m, batch=n)
+
+    verdict = reg.memory_verdict(key, 4096, 1, available=3 * gib, weight=batched)
+    assert verdict and "9.59 GiB" in verdict
+    # one pass at a time (a loop over the seeds): memory of one pass, ~n
+    assert memory_weight("gradient", 4096, 1) / memory_weight("gradient", 1024, 1) == 4
+    # a batched reverse Jacobian: m cotangent rows of n + m
+    rows = partial(memory_weight, "jacobian", batch=64)
+    assert rows(256, 64) == 64 * (256 + 64) + 256 * 64
+
+
 def test_choose_rounds_fits_the_budget():
     prof = harness.PROFILES["quick"]
     rounds, iterations = harness.choose_rounds(1e-3, 0.1, prof)

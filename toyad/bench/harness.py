@@ -104,7 +104,7 @@ from toyad.bench.accuracy import (
 )
 from toyad.bench.environment import machine_label
 from toyad.bench.journal import Journal, read_journal
-from toyad.bench.limits import GUARANTEED_TIMEOUT_FACTOR, SlowRegistry
+from toyad.bench.limits import GUARANTEED_TIMEOUT_FACTOR, SlowRegistry, memory_weight
 from toyad.bench.measure import (
     CallCounter,
     Timing,
@@ -927,6 +927,7 @@ class Harness:
             limit * 0.75, self._released_rss + DEEP_RELEASE_KEPT * limit
         ):  # near the limit, and grown since the last release: room first
             self.deep_release()
+        guards.trim_heap()  # (what the case grows is then its own, not reused garbage)
         guards.reset_peak()
         rss_before = guards.rss_bytes()
         case_start = time.perf_counter()
@@ -1114,7 +1115,14 @@ class Harness:
             self.slow.note(key, n, m, math.inf)
             return "skipped-too-slow", too_slow
         if self.max_rss_bytes:
-            too_large = self.slow.memory_verdict(key, n, m, self.max_rss_bytes - guards.rss_bytes())
+            batched = record.get("strategy") == "vectorised"
+
+            def weight(n: int, m: int) -> float:
+                batch = (b.passes(op, mode, n, m) or 1) if batched else None
+                return memory_weight(op, n, m, batch)
+
+            room = self.max_rss_bytes - guards.rss_bytes()
+            too_large = self.slow.memory_verdict(key, n, m, room, weight)
             if too_large:
                 return "skipped-too-large", too_large
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 
 GUARANTEED_TIMEOUT_FACTOR = 8.0
 # Worst cost growth per size axis, for extrapolating to a size not yet run: a
@@ -26,14 +28,23 @@ class SlowRegistry:
         """How far the case drove the resident set above where it started."""
         self._bytes[key].append((n, m, int(grown_bytes)))
 
-    def memory_verdict(self, key: tuple, n: int, m: int, available: int) -> str | None:
+    def memory_verdict(
+        self,
+        key: tuple,
+        n: int,
+        m: int,
+        available: int,
+        weight: Callable[[int, int], float] | None = None,
+    ) -> str | None:
         """Why (n, m) should be skipped-too-large, or None: the nearest smaller size that
-        grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled linearly in n·m (n² for
-        Hessians), would need more than ``available``."""
-        hessian = key[2:3] == ("hessian",)
+        grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled by ``weight`` (how memory
+        grows with (n, m): :func:`memory_weight`; by default n·m, n² for Hessians),
+        would need more than ``available``."""
+        if weight is None:
+            weight = partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
 
         def factor(n0: int, m0: int) -> float:
-            return (n / n0) ** 2 if hessian else (n * m) / (n0 * m0)
+            return weight(n, m) / weight(n0, m0)
 
         # Only a size within MEMORY_SCALE_REACH of this one: a small case's growth is
         # mostly one-time (a library's first allocations, its caches), and scaling
@@ -85,4 +96,20 @@ class SlowRegistry:
 
 
 MEMORY_NOTICE_BYTES = 32 << 20
-MEMORY_SCALE_REACH = 16.0  # memory is predicted from a size at most 16x smaller (n·m)
+MEMORY_SCALE_REACH = 16.0  # memory is predicted from a size at most 16x smaller (weight)
+
+
+def memory_weight(operation: str, n: int, m: int, batch: int | None = None) -> float:
+    """How a case's memory grows with (n, m), up to a constant.
+
+    - passes run as one batch (``batch``: their number, for a vectorised strategy):
+      every intermediate carries ``batch`` tangents or cotangents, the seeds are
+      ``batch`` x n (forward) or ``batch`` x m (reverse): ~ batch·(n + m), plus the
+      result (n·m; n² for a Hessian). A forward-mode gradient is n² so, not n.
+    - one pass at a time: the tape or graph of one primal and the result, ~ n·m
+      (n² for a Hessian).
+    """
+    result = n * n if operation == "hessian" else n * m
+    if batch and batch > 1:
+        return batch * (n + m) + result
+    return float(result)
