@@ -290,7 +290,7 @@ class FakeBackend(Backend):
 
         if self.behaviour == "slow-prepare":
             time.sleep(self.delay_s)  # tracing, compiling
-        state = {"calls": 0}
+        state = self.calls = {"calls": 0}
 
         def call():
             state["calls"] += 1
@@ -416,15 +416,26 @@ def test_a_first_call_over_the_hard_limit_is_the_only_sample():
     assert record["rounds"] == 1 and record["median_s"] >= 0.05
 
 
+def test_a_call_over_the_cap_is_made_twice_in_all():
+    # first call, then one timed round: no warm-up calls between them (seconds each)
+    h = make_harness(time_cap_s=0.01)  # hard limit 0.08 s
+    b = fake_entry(h, delay_s=0.02)
+    record = h.run_case(FakeBenchmark(), spec(n=4, m=1))
+    assert b.calls["calls"] == 2 and record["rounds"] == 1
+    assert record["status"] == "ok" and "over the 0.01 s cap" in record["message"]
+
+
 def test_a_slow_first_call_alone_does_not_trip_the_cap():
     h = make_harness(time_cap_s=0.01)
     fake_entry(h, behaviour="slow-first", delay_s=0.03)
     bench = FakeBenchmark()
     record = h.run_case(bench, spec(n=4, m=1))
-    # issue 13 item 5: warm-up calls go on until two agree; rounds are sized from the
-    # settled time, not from the cold first call (which left one pedantic round before)
-    assert record["warmup_calls"] >= 3
-    assert len(bench.pedantic_calls) == 1 and bench.pedantic_calls[0][0] > 3
+    # a first call over the cap is not warmed up again: the one timed round is the second
+    # call, and when it shows the first was a one-off the rounds are timed again, sized
+    # from it, not from the cold first call
+    assert record["warmup_calls"] == 1
+    assert len(bench.pedantic_calls) == 1 and bench.pedantic_calls[0][0] == 1
+    assert bench.extra_info["rounds_timed_by"].startswith("toyad")
     assert record["status"] == "ok" and record["message"] == ""
     assert record["rounds"] >= 3 and record["median_s"] < 0.01
     h.run_case(FakeBenchmark(), spec(n=16, m=1))  # larger sizes still run

@@ -1220,7 +1220,9 @@ class Harness:
             except Exception as exc:
                 return "error", f"second call: {type(exc).__name__}: {exc}"
             benchmark.extra_info["second_call_s"] = steady_s
-        elif self.timing:  # warm up until successive calls agree; rounds from the settled time
+        elif self.timing and first_s <= cap:  # warm up until successive calls agree
+            # (over the cap, the one timed round is the second call: measure() times the
+            # rounds again if it shows the first call was a one-off)
             try:
                 start = time.perf_counter()
                 steady_s, record["warmup_calls"] = self.settle(call, first_s, budget)
