@@ -442,6 +442,21 @@ def test_a_slow_first_call_alone_does_not_trip_the_cap():
     assert [r["status"] for r in h.records] == ["ok", "ok"]
 
 
+def test_a_first_call_that_took_the_budget_is_not_warmed_up_again():
+    # a first call over the case's budget (here a one-off: later calls are fast) leaves
+    # the fewest rounds; their median shows the call is fast, and the rounds are timed
+    # again, sized from it
+    h = make_harness(time_cap_s=0.1)
+    b = fake_entry(h, behaviour="slow-first", delay_s=2 * h.profile.budget_s)
+    bench = FakeBenchmark()
+    record = h.run_case(bench, spec(n=4, m=1))
+    assert record["warmup_calls"] == 1
+    assert bench.pedantic_calls[0][0] == h.profile.min_rounds
+    assert "one-off warm-up" in bench.extra_info["rounds_timed_by"]
+    assert record["rounds"] > h.profile.min_rounds and record["median_s"] < h.profile.budget_s
+    assert b.calls["calls"] >= 1 + h.profile.min_rounds + record["rounds"]  # no settling call
+
+
 def test_retracing_traced_variant_is_an_error():
     h = make_harness()
     b = fake_entry(h, behaviour="retrace")

@@ -713,9 +713,10 @@ class Harness:
         """Time ``call`` with benchmark.pedantic, gc off, rounds from the warm-up time.
 
         A warm-up over the cap gets one pedantic round; if that round shows the
-        warm-up was a one-off (the round itself within the cap), the remaining
-        rounds are timed here the same way (gc off), and the statistics come
-        from those rounds.
+        warm-up was a one-off (the round itself within the cap), the rounds are
+        timed again here the same way (gc off), and the statistics come from
+        those rounds; so too when the rounds' median asks for twice the rounds
+        the warm-up chose.
         """
         budget = self.profile.budget_s if budget_s is None else budget_s
         cap = self.profile.time_cap_s
@@ -732,8 +733,11 @@ class Harness:
         timing.wall_s = wall
         after = self.speed.slowdown()
         again = ""
+        wanted, _ = choose_rounds(timing.median_s, budget, self.profile, cap)
         if first_s > cap and timing.median_s <= cap:
             again = "toyad (pytest-benchmark holds one round)"
+        elif wanted >= 2 * timing.rounds:  # the warm-up time was a one-off: too few rounds
+            again = "toyad (pytest-benchmark holds the rounds a one-off warm-up chose)"
         elif after > SLOW_FACTOR and before <= SLOW_FACTOR:
             # the machine slowed during the rounds: once more, when it is back (or not)
             again = "toyad (again: the machine slowed)"
@@ -887,7 +891,13 @@ class Harness:
     def settle(self, call: Callable[[], Any], first_s: float, budget_s: float) -> tuple[float, int]:
         """Untimed calls after the first until two successive ones agree (within
         SETTLE_TOLERANCE), at most MAX_WARMUP_CALLS calls or ``budget_s`` seconds
-        after the first. Returns (the settled call time, calls made in all)."""
+        after the first. Returns (the settled call time, calls made in all).
+
+        None when the first call took the budget: the rounds are then the fewest
+        (``min_rounds``) whatever the warm-up says, and their median sets aside a
+        first round that still carried a one-off cost."""
+        if first_s >= budget_s:
+            return first_s, 1
         times = [first_s]
         spent = 0.0
         with gc_paused():
