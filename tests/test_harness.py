@@ -457,6 +457,28 @@ def test_a_first_call_that_took_the_budget_is_not_warmed_up_again():
     assert b.calls["calls"] >= 1 + h.profile.min_rounds + record["rounds"]  # no settling call
 
 
+def test_a_reference_is_computed_once_for_every_backend_of_an_instance(monkeypatch):
+    from toyad.bench import harness as the_harness
+
+    calls = []
+    real = the_harness.reference_of
+
+    def counted(inst, op, v, u):
+        calls.append(op)
+        return real(inst, op, v, u)
+
+    monkeypatch.setattr(the_harness, "reference_of", counted)
+    h = make_harness()
+    fake_entry(h)
+    h.run_case(FakeBenchmark(), spec())
+    h._entries["other"] = harness.BackendEntry("other", h.entry("fake").backend)
+    other = harness.CaseSpec("scaling", "other", "dense_tanh", "jacobian", "forward", 4, 3)
+    assert h.run_case(FakeBenchmark(), other)["status"] == "ok"
+    assert calls == ["jacobian"]
+    h.run_case(FakeBenchmark(), spec(n=5))  # another instance: its own reference
+    assert calls == ["jacobian", "jacobian"]
+
+
 def test_retracing_traced_variant_is_an_error():
     h = make_harness()
     b = fake_entry(h, behaviour="retrace")
