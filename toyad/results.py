@@ -74,10 +74,12 @@ CASE_COLUMNS = (
     "call",  # convenience suite: prepared | native (framework array in/out) | convenience (numpy)
     "ratio",  # median_s over a baseline row's, named by ratio_of
     "ratio_of",  # native|convenience ÷ prepared | tensor ÷ numpy by hand | micrograd ÷ engine
-    # where a case's wall_s went, beside prepare_s (the rest: checks, primal, probe, release)
+    # where a case's wall_s went, beside prepare_s (the rest: checks, probe, release)
     "first_call_s",  # the first, checked call (one-off costs: kernels compiled per shape)
     "warmup_s",  # the untimed calls after it, until successive calls agreed
     "timed_s",  # the timed rounds, wall clock
+    "primal_timing_s",  # preparing, calling and timing the primal here (ratio, cap prediction)
+    "reference_s",  # computing the analytic reference checked against (0: another case's)
 )
 
 # The fields that tell one case from another within a run (compare matches runs on

@@ -223,6 +223,12 @@ class BackendEntry:
         return tuple(own) or ("",)
 
 
+# where a case's wall time went (the rest of an item's time is "other")
+TIME_PARTS = (
+    "prepare_s", "first_call_s", "warmup_s", "timed_s", "primal_timing_s", "reference_s",
+)  # fmt: skip
+
+
 def _references_bytes(references: dict[tuple, Reference]) -> int:
     return sum(r.value.nbytes for r in references.values() if r.value is not None)
 
@@ -448,10 +454,17 @@ class Harness:
 
     def time_spent(self) -> dict[str, Any]:
         """Where the run's time went: before the first item (imports, collection), and per
-        suite its items' wall time split into prepare, first calls, warm-up, timed rounds
-        and the rest (checks, primal and empty-call timings, probes, releases, pytest's
-        own), with the cases the run budget left unrun."""
-        parts = ("prepare_s", "first_call_s", "warmup_s", "timed_s")
+        suite its items' wall time split into prepare, first calls, warm-up, timed rounds,
+        the primal's timing, the references, and the rest (checks, empty-call timings,
+        probes, releases, pytest's own), with the cases the run budget left unrun."""
+        parts = (
+            "prepare_s",
+            "first_call_s",
+            "warmup_s",
+            "timed_s",
+            "primal_timing_s",
+            "reference_s",
+        )
         suites: dict[str, dict[str, Any]] = {}
         for suite, seconds in self.item_seconds.items():
             suites[suite] = {"suite": suite, "items": self.item_counts[suite], "wall_s": seconds}
@@ -1146,7 +1159,9 @@ class Harness:
         if too_slow:
             return "skipped-too-slow", too_slow
         try:
+            start = time.perf_counter()
             too_slow = self.predicted_too_slow(b, inst, op, record, spec.with_primal)
+            record["primal_timing_s"] = time.perf_counter() - start
         finally:
             if not (spec.with_primal and self.timing):  # (else primal_seconds uses it)
                 self._primal_calls.pop(_primal_key(b.name, inst), None)
@@ -1166,7 +1181,9 @@ class Harness:
                 return "skipped-too-large", too_large
 
         v, u = directions(n, m, inst.scalar)
+        start = time.perf_counter()
         ref = self.reference(spec, inst, op, v, u)
+        record["reference_s"] = time.perf_counter() - start
         record["reference"] = ref.kind
         expected = ref.value
         if expected is None and not ref.problem:
@@ -1287,7 +1304,9 @@ class Harness:
                     f"the {b.variant} adapter retraces, so timings include tracing"
                 )
             if spec.with_primal:
+                start = time.perf_counter()
                 primal = self.primal_seconds(b, inst, spec.problem)
+                record["primal_timing_s"] += time.perf_counter() - start
                 record["primal_s"] = primal
                 if primal:
                     record["ratio_to_primal"] = timing.median_s / primal

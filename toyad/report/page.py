@@ -253,7 +253,7 @@ def incomplete_banner(run: Run) -> str:
 
 TIME_SPENT_COLUMNS = (
     "suite", "items", "cases", "not_run", "wall_s", "prepare_s", "first_call_s", "warmup_s",
-    "timed_s", "other_s",
+    "timed_s", "primal_timing_s", "reference_s", "other_s",
 )  # fmt: skip
 
 
@@ -323,8 +323,10 @@ def summary_section(run: Run) -> str:
             note(
                 lead + "Per suite, its test items' wall time split into preparing (tracing, "
                 "jit), first calls (checked; one-off costs such as kernels compiled per shape), "
-                "warm-up calls, timed rounds and the rest (checks, primal and empty-call "
-                "timings, speed probes, releases, pytest's own). Also time.csv."
+                "warm-up calls, timed rounds, the primal's preparation and timing in the same "
+                "backend (for derivative ÷ primal), the analytic references (once per "
+                "instance) and the rest (checks, empty-call timings, speed probes, releases, "
+                "pytest's own). Also time.csv."
             )
         )
         shown = spent.copy()
