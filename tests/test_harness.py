@@ -102,6 +102,22 @@ def test_slow_registry_skips_sizes_dominating_a_slow_one():
     assert reg.verdict(("b", "p", "jacobian", "reverse"), 64, 1) is None  # other mode
 
 
+def test_slow_registry_a_preset_with_more_data_at_the_same_n_is_larger():
+    # GradBench's llsq keeps n = 128 while its points grow from 16 to 16,392; lstm keeps
+    # n while its text grows: more data at the same (n, m) is a larger size for the cap
+    reg = harness.SlowRegistry(cap_s=1.0, factor=8.0)
+    key = ("b", "llsq", "gradient", "reverse")
+    reg.note(key, 128, 1, 1.5, data=1_000)  # over the cap
+    assert "with less data" in reg.verdict(key, 128, 1, data=2_000)
+    assert reg.verdict(key, 128, 1, data=1_000) is None  # the same size
+    assert reg.verdict(key, 128, 1, data=500) is None  # smaller
+    assert reg.verdict(key, 128, 1) is None  # data unknown: only n and m decide
+    reg2 = harness.SlowRegistry(cap_s=1.0, factor=8.0)
+    reg2.note(key, 128, 1, 0.5, data=1_000)  # under the cap; at least linear in data
+    assert reg2.verdict(key, 128, 1, data=10_000) is None  # 5 s: within 8 x the cap
+    assert "extrapolated" in reg2.verdict(key, 128, 1, data=20_000)  # 10 s
+
+
 def test_slow_registry_guaranteed_timeout_extrapolation():
     reg = harness.SlowRegistry(cap_s=1.0, factor=8.0)
     key = ("b", "p", "hessian", "forward-over-reverse")

@@ -997,10 +997,10 @@ class Harness:
                 return self.run_case(benchmark, spec)  # once: earlier cases' caches held it
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             if record.get("n") is not None and record.get("m") is not None:
-                self.slow.note(key, record["n"], record["m"], math.inf)
+                inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
+                size = (record["n"], record["m"], _instance_bytes(inst))
+                self.slow.note(key, *size[:2], math.inf, size[2])
                 if self.timing:  # a preset of the same n, m but more data: not started
-                    inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
-                    size = (record["n"], record["m"], _instance_bytes(inst))
                     why = f"was stopped at a hard limit ({status})"
                     self._stopping_sizes.setdefault(key, []).append((size, why))
             guards.release_memory()
@@ -1151,7 +1151,7 @@ class Harness:
                 "depend on the size)"
             )
         size = (n, m, _instance_bytes(inst))  # (a preset may differ in its data alone)
-        too_slow = self.slow.verdict(key, n, m) or self._slow_to_prepare(key, size)
+        too_slow = self.slow.verdict(key, n, m, size[2]) or self._slow_to_prepare(key, size)
         if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
             with contextlib.suppress(Exception):
                 primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
@@ -1166,7 +1166,7 @@ class Harness:
             if not (spec.with_primal and self.timing):  # (else primal_seconds uses it)
                 self._primal_calls.pop(_primal_key(b.name, inst), None)
         if too_slow:
-            self.slow.note(key, n, m, math.inf)
+            self.slow.note(key, n, m, math.inf, size[2])
             return "skipped-too-slow", too_slow
         if self.max_rss_bytes:
             batched = record.get("strategy") == "vectorised"
@@ -1204,7 +1204,7 @@ class Harness:
             self._refused[key] = (n, m, str(exc))
             return "unsupported", str(exc)
         except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
-            self.slow.note(key, n, m, math.inf)
+            self.slow.note(key, n, m, math.inf, size[2])
             return "skipped-too-slow", str(exc)
         except Exception as exc:
             return "error", f"prepare raised {type(exc).__name__}: {exc}"
@@ -1225,7 +1225,7 @@ class Harness:
                 return "error", "the prepared call returned before its result was computed"
             result = b.to_numpy(native)
         except TooExpensive as exc:
-            self.slow.note(key, n, m, math.inf)
+            self.slow.note(key, n, m, math.inf, size[2])
             return "skipped-too-slow", str(exc)
         except Exception as exc:
             return "error", f"{type(exc).__name__}: {exc}"
@@ -1315,7 +1315,7 @@ class Harness:
                 self._primal[_primal_key(b.name, inst)] = timing.median_s
                 record.update(primal_s=timing.median_s, ratio_to_primal=1.0)
         del call
-        self.slow.note(key, n, m, steady_s)
+        self.slow.note(key, n, m, steady_s, size[2])
         if steady_s > cap:
             note = f"one call took {steady_s:.3g} s, over the {cap:g} s cap: larger sizes skipped"
             message = f"{message}; {note}" if message else note

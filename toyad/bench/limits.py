@@ -18,11 +18,15 @@ class SlowRegistry:
 
     def __init__(self, cap_s: float, factor: float = GUARANTEED_TIMEOUT_FACTOR):
         self.cap_s, self.factor = cap_s, factor
-        self._times: dict[tuple, list[tuple[int, int, float]]] = defaultdict(list)
+        # (n, m, data bytes or None where unknown, seconds)
+        self._times: dict[tuple, list[tuple[int, int, int | None, float]]] = defaultdict(list)
         self._bytes: dict[tuple, list[tuple[int, int, int]]] = defaultdict(list)
 
-    def note(self, key: tuple, n: int, m: int, seconds: float) -> None:
-        self._times[key].append((n, m, seconds))
+    def note(self, key: tuple, n: int, m: int, seconds: float, data: int | None = None) -> None:
+        """One call of ``key`` at (n, m) took ``seconds``; ``data``: the bytes of its input
+        and constants (a workload's size may grow in its data alone: more points, a longer
+        text, at the same n and m)."""
+        self._times[key].append((n, m, data, seconds))
 
     def note_memory(self, key: tuple, n: int, m: int, grown_bytes: int) -> None:
         """How far the case drove the resident set above where it started."""
@@ -71,22 +75,35 @@ class SlowRegistry:
             )
         return None
 
-    def verdict(self, key: tuple, n: int, m: int) -> str | None:
-        """Why (n, m) should be skipped-too-slow, or None to run it."""
-        smaller = [
-            (n0, m0, t)
-            for n0, m0, t in self._times.get(key, ())
-            if n0 <= n and m0 <= m and (n0, m0) != (n, m)
-        ]
-        for n0, m0, t in smaller:
+    def verdict(self, key: tuple, n: int, m: int, data: int | None = None) -> str | None:
+        """Why (n, m) with ``data`` bytes of input should be skipped-too-slow, or None to
+        run it. A smaller size is smaller in n and m and no larger in data, or the same n
+        and m with less data (both known)."""
+
+        def smaller_than_this(n0: int, m0: int, d0: int | None) -> bool:
+            if n0 > n or m0 > m:
+                return False
+            if (n0, m0) != (n, m):
+                return d0 is None or data is None or d0 <= data
+            return d0 is not None and data is not None and d0 < data
+
+        smaller = [row for row in self._times.get(key, ()) if smaller_than_this(*row[:3])]
+        for n0, m0, _d0, t in smaller:
             if t > self.cap_s:
+                more = " with less data" if (n0, m0) == (n, m) else ""
                 return (
-                    f"skipped: the smaller size n={n0}, m={m0} already took {t:.3g} s "
+                    f"skipped: the smaller size n={n0}, m={m0}{more} already took {t:.3g} s "
                     f"per call, over the {self.cap_s:g} s cap"
                 )
         if smaller:
             k = GROWTH_EXPONENT.get(key[2] if len(key) > 2 else "", 2.0)
-            predicted = min(t * (n / n0) ** k * (m / m0) ** k for n0, m0, t in smaller)
+
+            def extrapolated(n0: int, m0: int, d0: int | None, t: float) -> float:
+                if (n0, m0) == (n, m):  # the same sizes, more data: at least linear in it
+                    return t * (data or 0) / max(d0 or 1, 1)
+                return t * (n / n0) ** k * (m / m0) ** k
+
+            predicted = min(extrapolated(*row) for row in smaller)
             if predicted > self.factor * self.cap_s:
                 return (
                     f"skipped: extrapolated from smaller sizes to at least {predicted:.3g} s "
