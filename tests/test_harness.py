@@ -956,3 +956,31 @@ def test_an_item_that_would_start_over_the_restart_line_waits_for_a_fresh_proces
     rss["now"] = 6 << 30  # over it, and a deep release gives nothing back
     assert h.needs_fresh_process() and h.deep_releases == 1
     assert "6.00 GiB resident" in h.restart_wanted
+
+
+def test_over_the_restart_line_a_case_known_to_fit_still_runs_here(monkeypatch):
+    """A restart costs a start-up and every cache; after a large case most items are
+    small. Over the line, an item runs here when its case's predicted growth (smaller
+    sizes of it, scaled) fits under the limit with RESTART_MARGIN_BYTES to spare; an
+    item of unknown size goes to the fresh process."""
+    from toyad.bench import guard
+
+    gib = 1 << 30
+    rss = {"now": 6 * gib}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    monkeypatch.setattr(guard, "release_memory", lambda: None)
+    h = make_harness()
+    fake_entry(h)
+    h.max_rss_bytes = 8 * gib
+    h.restartable = True
+    h.note_item("scaling", 1.0, "a")
+    key = ("fake", "dense_tanh", "jacobian", "forward")
+    tiny, grown = spec(n=4, m=3), spec(n=1024, m=256)
+    assert not h.needs_fresh_process(tiny)  # too small to matter: runs here
+    assert h.deep_releases == 1 and h.restart_wanted  # (the release said it is stuck)
+    assert h.needs_fresh_process(grown)  # nothing known of its memory: a fresh process
+    h.slow.note_memory(key, 256, 256, gib // 4)  # 1/4 GiB at 256 x 256; 4x that here
+    assert not h.needs_fresh_process(grown)  # 6 + 1 + 1/4 (margin) GiB: under 8
+    h.slow.note_memory(key, 512, 256, gib)  # the nearest smaller size: 1 GiB, x2 here
+    assert h.needs_fresh_process(grown)  # 6 + 2 + 1/4: over 8
+    assert h.deep_releases == 1  # never released again while it waits for a fresh process

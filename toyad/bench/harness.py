@@ -143,6 +143,9 @@ DEEP_RELEASE_DRIFT = 0.25
 # 1.3-1.8 GiB here; past 2.1 GiB of a 3.5 GiB limit a job had cases stopped or not started
 # for memory that earlier cases left with the allocators.
 RESTART_FRACTION = 0.6
+# ... but an item over it still runs in this process when its case's predicted growth
+# fits under the limit with this much to spare
+RESTART_MARGIN_BYTES = 256 << 20
 # A case stopped at the memory limit runs once more if releasing every cache brought the
 # resident set this far below where the case started.
 MEMORY_RETRY_BYTES = 64 << 20
@@ -227,6 +230,20 @@ class BackendEntry:
 TIME_PARTS = (
     "prepare_s", "first_call_s", "warmup_s", "timed_s", "primal_timing_s", "reference_s",
 )  # fmt: skip
+
+
+def _memory_weight_of(b: backends.Backend, op: str, mode: str) -> Callable[[int, int], float]:
+    """How this backend's case grows in memory with (n, m) (see :func:`memory_weight`)."""
+    try:
+        batched = b.strategy(op, mode) == "vectorised"
+    except Exception:
+        batched = False
+
+    def weight(n: int, m: int) -> float:
+        batch = (b.passes(op, mode, n, m) or 1) if batched else None
+        return memory_weight(op, n, m, batch)
+
+    return weight
 
 
 def _references_bytes(references: dict[tuple, Reference]) -> int:
@@ -1032,17 +1049,42 @@ class Harness:
         """The memory limit the release rules judge by (the default where none is set)."""
         return self.max_rss_bytes or int(DEFAULT_MAX_RSS_GIB * 2**30)
 
-    def needs_fresh_process(self) -> bool:
+    def needs_fresh_process(self, spec: CaseSpec | None = None) -> bool:
         """Before an item of a job its controller can restart: whether the item should
         run in a fresh process instead, because this one is over RESTART_FRACTION of the
         memory limit even after releasing every cache (never before this process's first
-        item: a fresh process always gets one)."""
+        item: a fresh process always gets one) and the item's case (``spec``) is not
+        known to fit here: what smaller sizes of it grew, scaled to its size, plus
+        RESTART_MARGIN_BYTES under the limit (a restart costs a start-up and every
+        cache; most items after a large one are small)."""
         if not self.restartable or not self.item_counts:
             return False
         over = guards.rss_bytes() > RESTART_FRACTION * self._memory_limit
         if not self.restart_wanted and over:
             self.deep_release()  # (says restart_wanted if that gives too little back)
-        return bool(self.restart_wanted)
+        if not self.restart_wanted:
+            return False
+        need = self.memory_need(spec) if spec is not None else None
+        return need is None or guards.rss_bytes() + need + RESTART_MARGIN_BYTES > (
+            self._memory_limit
+        )
+
+    def memory_need(self, spec: CaseSpec) -> float | None:
+        """What ``spec``'s case is expected to add to this process's resident set (0: a
+        case that runs nothing here), or None when unknown (see SlowRegistry.memory_need)."""
+        from toyad.bench.suites import left_for_later
+
+        try:
+            b = self.entry(spec.backend).backend
+            op = spec.operation
+            if b is None or left_for_later(self, spec) or not b.supports(op, spec.mode or None):
+                return 0.0
+            mode = spec.mode or b.default_mode(op)
+            inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
+            key = (b.name, spec.problem, op, mode)
+            return self.slow.memory_need(key, inst.n, inst.m, _memory_weight_of(b, op, mode))
+        except Exception:
+            return None
 
     def deep_release(self) -> None:
         """Every loaded backend drops its process-wide caches; garbage is collected and
@@ -1169,14 +1211,8 @@ class Harness:
             self.slow.note(key, n, m, math.inf, size[2])
             return "skipped-too-slow", too_slow
         if self.max_rss_bytes:
-            batched = record.get("strategy") == "vectorised"
-
-            def weight(n: int, m: int) -> float:
-                batch = (b.passes(op, mode, n, m) or 1) if batched else None
-                return memory_weight(op, n, m, batch)
-
             room = self.max_rss_bytes - guards.rss_bytes()
-            too_large = self.slow.memory_verdict(key, n, m, room, weight)
+            too_large = self.slow.memory_verdict(key, n, m, room, _memory_weight_of(b, op, mode))
             if too_large:
                 return "skipped-too-large", too_large
 

@@ -44,6 +44,40 @@ class SlowRegistry:
         grew memory measurably (>= MEMORY_NOTICE_BYTES), scaled by ``weight`` (how memory
         grows with (n, m): :func:`memory_weight`; by default n·m, n² for Hessians),
         would need more than ``available``."""
+        nearest = self._nearest_growth(key, n, m, weight, MEMORY_NOTICE_BYTES)
+        if nearest is None:
+            return None
+        n0, m0, b, predicted = nearest
+        if predicted > available:
+            return (
+                f"skipped: n={n0}, m={m0} grew the resident set by {b / 2**30:.2f} GiB; "
+                f"scaled to this size {predicted / 2**30:.2f} GiB, over the "
+                f"{max(available, 0) / 2**30:.2f} GiB left under the memory limit"
+            )
+        return None
+
+    def memory_need(
+        self, key: tuple, n: int, m: int, weight: Callable[[int, int], float] | None = None
+    ) -> float | None:
+        """What (n, m) is expected to add to the resident set: the nearest smaller size's
+        growth, scaled by ``weight``; 0 for a case too small to matter (weight at most
+        LIGHT_WEIGHT) that has no smaller size yet; None when unknown."""
+        nearest = self._nearest_growth(key, n, m, weight, 0)
+        if nearest is not None:
+            return nearest[3]
+        weight = weight or partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
+        return 0.0 if weight(n, m) <= LIGHT_WEIGHT else None
+
+    def _nearest_growth(
+        self,
+        key: tuple,
+        n: int,
+        m: int,
+        weight: Callable[[int, int], float] | None,
+        at_least: int,
+    ) -> tuple[int, int, int, float] | None:
+        """(n0, m0, grown bytes, predicted bytes here) of the nearest smaller size that grew
+        at least ``at_least`` bytes, or None."""
         if weight is None:
             weight = partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
 
@@ -59,21 +93,13 @@ class SlowRegistry:
             if n0 <= n
             and m0 <= m
             and (n0, m0) != (n, m)
-            and b >= MEMORY_NOTICE_BYTES
+            and b >= at_least
             and factor(n0, m0) <= MEMORY_SCALE_REACH
         ]
         if not grown:
             return None
         n0, m0, b = max(grown, key=lambda p: (p[0] * p[1], p[2]))
-        scale = factor(n0, m0)
-        predicted = b * scale
-        if predicted > available:
-            return (
-                f"skipped: n={n0}, m={m0} grew the resident set by {b / 2**30:.2f} GiB; "
-                f"scaled to this size {predicted / 2**30:.2f} GiB, over the "
-                f"{max(available, 0) / 2**30:.2f} GiB left under the memory limit"
-            )
-        return None
+        return n0, m0, b, b * factor(n0, m0)
 
     def verdict(self, key: tuple, n: int, m: int, data: int | None = None) -> str | None:
         """Why (n, m) with ``data`` bytes of input should be skipped-too-slow, or None to
@@ -114,6 +140,7 @@ class SlowRegistry:
 
 MEMORY_NOTICE_BYTES = 32 << 20
 MEMORY_SCALE_REACH = 16.0  # memory is predicted from a size at most 16x smaller (weight)
+LIGHT_WEIGHT = 1 << 16  # a case this small (memory_weight) needs no prediction: MiB at most
 
 
 def memory_weight(operation: str, n: int, m: int, batch: int | None = None) -> float:

@@ -485,6 +485,12 @@ def _stop_for_a_fresh_process(item: pytest.Item, h: Harness) -> None:
     item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
 
 
+def case_spec_of(item: pytest.Item) -> CaseSpec | None:
+    """The harness case an item runs (its CaseSpec parameter), if any."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
+
+
 class FreshProcessGate:
     """In a job its controller restarts (toyad.bench.jobs): an item that would start in
     a process over the restart line, even after releasing every cache, is not run here
@@ -496,7 +502,7 @@ class FreshProcessGate:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
         h = self.harness
-        if not budgeted(item) or not h.needs_fresh_process():
+        if not budgeted(item) or not h.needs_fresh_process(case_spec_of(item)):
             return None
         h.deferred = item.nodeid
         _stop_for_a_fresh_process(item, h)
