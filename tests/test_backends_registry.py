@@ -4,6 +4,7 @@ unsupported operations."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,37 @@ def test_bad_x_is_an_input_error() -> None:
         b.gradient(square_sum, [[1.0, 2.0]])
     with pytest.raises(InputError, match="real numbers"):
         b.gradient(square_sum, ["a", "b"])
+
+
+def test_declared_capabilities_are_the_loaded_backends_own() -> None:
+    """The harness lists a run's cases from declared capabilities, before any framework
+    loads: they must be what each loaded backend says it supports, in its order."""
+    declared_any = False
+    for name in backends.available():
+        declared = backends.declared_capabilities(name)
+        if declared is None:
+            continue
+        declared_any = True
+        assert declared == backends.get(name).capabilities, name
+    if not declared_any:
+        pytest.skip("no framework installed")
+
+
+def test_listing_a_run_imports_no_framework() -> None:
+    """Collection (the controller of a run's jobs, each job, each fresh process of one)
+    imports no framework: the cases need only the backends' declared modes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest\n"
+        "pytest.main(['benchmarks', '--benchmark-only', '--collect-only', '-q', '--jobs', '1',"
+        " '-p', 'no:cacheprovider', '--backends', 'tf-eager,jax-jit,torch-func,tensor'])\n"
+        "print('LOADED', sorted(m for m in ('tensorflow', 'jax', 'torch') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    ).stdout
+    assert "tests collected" in out
+    assert "LOADED []" in out, out[-2000:]

@@ -49,6 +49,7 @@ __all__ = [
     "UnknownBackend",
     "UnsupportedOperation",
     "available",
+    "declared_capabilities",
     "get",
     "names",
     "spec",
@@ -97,6 +98,15 @@ _BY_NAME = {s.name: s for s in _SPECS}
 _CACHE: dict[str, Backend] = {}
 # Tests set this to simulate a framework that is not installed.
 _HIDDEN_PACKAGES: set[str] = set()
+
+
+def declared_capabilities(name: str) -> dict[str, tuple[str, ...]] | None:
+    """What a framework backend offers, without importing its framework (None: only the
+    loaded backend says)."""
+    from toyad.backends.capabilities import declared
+
+    spec(name)  # (an unknown name: UnknownBackend)
+    return declared(name)
 
 
 def names() -> list[str]:

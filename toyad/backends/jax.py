@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from toyad import runtime
+from toyad.backends import capabilities as declared_capabilities
 
 runtime.configure()  # threads and JAX_ENABLE_X64 before jax loads
 
@@ -53,14 +54,7 @@ XP = FloatNamespace(jnp, jnp.float64, "jax.numpy")
 F64 = np.dtype(np.float64)  # comparing dtype to dtype: ~10x faster than to jnp.float64
 ARRAY_IMPL = type(jnp.zeros(0))  # a type test before isinstance's ABC check (hot path)
 
-CAPABILITIES = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("forward-over-reverse", "reverse-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
+CAPABILITIES = declared_capabilities.JAX
 
 
 @dataclass

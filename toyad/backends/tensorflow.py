@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from toyad import runtime
+from toyad.backends import capabilities as declared_capabilities
 
 runtime.configure()  # thread counts are read when TF initialises
 
@@ -166,14 +167,7 @@ MATMUL_RANK_1 = (
     "toyad leaves off (it slows every TF op ~2.5x); write xp.matmul(a, b)"
 )
 
-CAPABILITIES = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("reverse-over-reverse", "forward-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
+CAPABILITIES = declared_capabilities.TENSORFLOW
 VARIANTS = {"tf-eager": "eager", "tf-function": "function", "tf-xla": "xla"}
 DESCRIPTIONS = {
     "tf-eager": "GradientTape and ForwardAccumulator, eager: n forward / m reverse passes "

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from toyad import runtime
+from toyad.backends import capabilities as declared_capabilities
 
 runtime.configure()
 
@@ -93,31 +94,7 @@ class TorchNamespace(FloatNamespace):
 
 XP = TorchNamespace(torch_xp, F64, "array_api_compat.torch", aliases={"transpose": _transpose})
 
-CAPABILITIES = {
-    "torch-autograd": {
-        "primal": ("forward",),
-        "gradient": ("reverse", "forward"),
-        "jacobian": ("reverse", "forward"),
-        "hessian": ("reverse-over-reverse", "forward-over-reverse"),
-        "jvp": ("double-backward",),
-        "vjp": ("reverse",),
-    },
-    "torch-forward-ad": {
-        "primal": ("forward",),
-        "gradient": ("forward",),
-        "jacobian": ("forward",),
-        "jvp": ("forward",),
-    },
-    "torch-func": {
-        "primal": ("forward",),
-        "gradient": ("reverse", "forward"),
-        "jacobian": ("reverse", "forward"),
-        "hessian": ("forward-over-reverse", "reverse-over-reverse"),
-        "jvp": ("forward",),
-        "vjp": ("reverse",),
-    },
-}
-CAPABILITIES["torch-compile"] = dict(CAPABILITIES["torch-func"])
+CAPABILITIES = declared_capabilities.TORCH
 DESCRIPTIONS = {
     "torch-autograd": "torch.autograd tape: grad, batched VJPs, autograd.functional",
     "torch-forward-ad": "torch.autograd.forward_ad dual tensors, one pass per tangent",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toyad import runtime
+from toyad import backends, runtime
 from toyad.bench import guard as guards
 from toyad.bench.accuracy import SEED
 
@@ -136,7 +136,9 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "timing": "timed" if harness.timing else "run once (--benchmark-disable)",
         "backends_selected": harness.backend_names,
         "backends_missing": {
-            e.name: e.reason for e in harness._entries.values() if e.backend is None
+            e.name: e.reason
+            for e in harness._entries.values()
+            if (e.loaded or backends.missing_package(e.name)) and e.backend is None
         },
         "problems_selected": harness.problem_names,
         "seed": SEED,

@@ -204,14 +204,71 @@ class CaseSpec:
         return f"{self.suite}: {self.problem} {self.operation}{size}"
 
 
-@dataclass
 class BackendEntry:
-    """A selected backend: the instance, or why there is none."""
+    """A selected backend: the instance, or why there is none (``broken``: registered and
+    installed, but it failed to load: an error, not a skip).
 
-    name: str
-    backend: backends.Backend | None
-    reason: str = ""
-    broken: bool = False  # registered and installed, but failed to load (an error, not a skip)
+    ``BackendEntry.lazy(name)`` loads the backend when first needed: listing a run's
+    cases needs only its modes, which a framework backend declares without loading its
+    framework (``toyad.backends.capabilities``), so collection imports no framework.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        backend: backends.Backend | None,
+        reason: str = "",
+        broken: bool = False,
+    ):
+        self.name = name
+        self._backend, self._reason, self._broken = backend, reason, broken
+        self._loaded = True
+
+    @classmethod
+    def lazy(cls, name: str) -> BackendEntry:
+        entry = cls(name, None)
+        entry._loaded = False
+        return entry
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            self._backend = backends.get(self.name)
+        except backends.MissingFramework as exc:
+            self._reason = f"not installed: {exc}"
+        except Exception as exc:  # a backend that fails to load must not stop the rest
+            self._reason = f"failed to load: {type(exc).__name__}: {exc}"
+            self._broken = True
+
+    @property
+    def backend(self) -> backends.Backend | None:
+        self._load()
+        return self._backend
+
+    @property
+    def reason(self) -> str:
+        self._load()
+        return self._reason
+
+    @property
+    def broken(self) -> bool:
+        self._load()
+        return self._broken
+
+    def capabilities(self) -> dict[str, tuple[str, ...]]:
+        """Operation -> modes: declared (no framework loaded) where the backend's packages
+        are installed and it declares them, else the loaded backend's ({} if none)."""
+        if not self._loaded and backends.missing_package(self.name) is None:
+            declared = backends.declared_capabilities(self.name)
+            if declared is not None:
+                return declared
+        return dict(self.backend.capabilities) if self.backend else {}
 
     def modes(self, operation: str, both: bool = False) -> tuple[str, ...]:
         """Modes to make cases for: the backend's own.
@@ -220,7 +277,7 @@ class BackendEntry:
         when the backend has only one of them, or none: not for a backend
         whose modes are neither (the analytic baseline's "analytic").
         """
-        own = list(self.backend.capabilities.get(operation, ())) if self.backend else []
+        own = list(self.capabilities().get(operation, ()))
         if both and (not own or set(own) & set(backends.MODES)):
             own += [mode for mode in backends.MODES if mode not in own]
         return tuple(own) or ("",)
@@ -624,15 +681,9 @@ class Harness:
         return matches(self.problem_patterns, name)
 
     def entry(self, name: str) -> BackendEntry:
+        """The selected backend ``name`` (loaded when a case first needs it)."""
         if name not in self._entries:
-            try:
-                self._entries[name] = BackendEntry(name, backends.get(name))
-            except backends.MissingFramework as exc:
-                self._entries[name] = BackendEntry(name, None, f"not installed: {exc}")
-            except Exception as exc:  # a backend that fails to load must not stop the rest
-                self._entries[name] = BackendEntry(
-                    name, None, f"failed to load: {type(exc).__name__}: {exc}", broken=True
-                )
+            self._entries[name] = BackendEntry.lazy(name)
         return self._entries[name]
 
     def entries(self) -> list[BackendEntry]:
