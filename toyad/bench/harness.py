@@ -234,7 +234,8 @@ class BackendEntry:
     def loaded(self) -> bool:
         return self._loaded
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load the backend (import its framework), once; a failure is kept as the reason."""
         if self._loaded:
             return
         self._loaded = True
@@ -248,17 +249,17 @@ class BackendEntry:
 
     @property
     def backend(self) -> backends.Backend | None:
-        self._load()
+        self.load()
         return self._backend
 
     @property
     def reason(self) -> str:
-        self._load()
+        self.load()
         return self._reason
 
     @property
     def broken(self) -> bool:
-        self._load()
+        self.load()
         return self._broken
 
     def capabilities(self) -> dict[str, tuple[str, ...]]:
@@ -1042,6 +1043,7 @@ class Harness:
             self.conclude(record, benchmark, "skipped-too-slow", reason)
             return record
         self._warm_reference(spec)
+        self.entry(spec.backend).load()  # (importing a framework is not the case's time)
         limit = self.max_rss_bytes
         if limit and guards.rss_bytes() > max(
             limit * 0.75, self._released_rss + DEEP_RELEASE_KEPT * limit
