@@ -146,6 +146,24 @@ def test_slow_registry_predicts_memory_only_from_a_nearby_size():
     assert reg.memory_verdict(key, 16, 16, available=1) is None
 
 
+def test_a_size_past_one_too_large_for_memory_is_not_started():
+    """A prediction reaches only MEMORY_SCALE_REACH past a measured size: torch-autograd's
+    reverse Jacobian of GradBench's ht grew 0.75 GiB at m = 1,200, was predicted too large
+    at m = 2,400 and 4,800, and ran at m = 9,600 (out of reach, so unpredicted) to 23 GiB
+    inside one call, until the kernel killed the job. A size past one judged too large
+    is not started."""
+    h = make_harness()
+    fake_entry(h)
+    h.max_rss_bytes = 4 << 30
+    key = ("fake", "dense_tanh", "jacobian", "forward")
+    h.slow.note_memory(key, 16, 16, 3 << 30)  # x4 at 32 x 32: over the limit
+    assert h.run_case(FakeBenchmark(), spec(n=32, m=32))["status"] == "skipped-too-large"
+    last = h.run_case(FakeBenchmark(), spec(n=1024, m=32))  # 256x: past any prediction
+    assert last["status"] == "skipped-too-large"
+    assert "n=32, m=32 was too large" in last["message"]
+    assert h.run_case(FakeBenchmark(), spec(n=16, m=8))["status"] == "ok"  # smaller: runs
+
+
 def test_memory_of_a_batched_forward_gradient_grows_as_n_squared():
     # n tangents ride on every intermediate of an O(n) primal: 4x n is 16x memory, where
     # the n·m rule said 4x (a TensorFlow forward gradient grew 0.6 GiB at n = 1024 and

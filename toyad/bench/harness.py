@@ -428,6 +428,9 @@ class Harness:
         self._released_rss = 0  # resident bytes the last deep release left
         # (backend, problem, op, mode) -> (n, m, why) where the backend refused it in prepare
         self._refused: dict[tuple, tuple[int, int, str]] = {}
+        # sizes (n, m, data bytes) judged too large for memory, per case key: larger ones
+        # are not started (a prediction reaches only MEMORY_SCALE_REACH past a measured size)
+        self._too_large: dict[tuple, list[tuple[int, int, int | None]]] = {}
         self.restart_wanted = ""  # why this job should go on in a fresh process ('' if not)
         self.deferred = ""  # the item left to that fresh process
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
@@ -517,6 +520,8 @@ class Harness:
         elif record.get("min_s") is not None:
             self.slow.note(key, n, m, float(record["min_s"]))
         message = str(record.get("message") or "")
+        if record.get("status") == "skipped-too-large":
+            self._too_large.setdefault(key, []).append((n, m, self._data_bytes_of(record)))
         if record.get("status") == "unsupported" and message.startswith("backend '"):
             self._refused.setdefault(key, (n, m, message))  # (refused in prepare)
 
@@ -1070,6 +1075,8 @@ class Harness:
                 inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
                 size = (record["n"], record["m"], _instance_bytes(inst))
                 self.slow.note(key, *size[:2], math.inf, size[2])
+                if status == "skipped-too-large":
+                    self._too_large.setdefault(key, []).append(size)
                 if self.timing:  # a preset of the same n, m but more data: not started
                     why = f"was stopped at a hard limit ({status})"
                     self._stopping_sizes.setdefault(key, []).append((size, why))
@@ -1179,6 +1186,27 @@ class Harness:
         if kept > DEEP_RELEASE_KEPT * limit or drifted:
             self.deep_release()
 
+    def _data_bytes_of(self, record: dict[str, Any]) -> int | None:
+        """The input and constants' bytes of a record's instance (None if it cannot be made)."""
+        preset = record.get("preset") or ""
+        try:
+            sizes = (None, None) if preset else (record.get("n"), record.get("m"))
+            return _instance_bytes(self.instance(record["problem"], *sizes, preset))
+        except Exception:
+            return None
+
+    def larger_than_too_large(self, key: tuple, size: tuple[int, int, int | None]) -> str:
+        """Why a size is not started because a smaller (or equal) one of the same case was
+        judged too large for memory; '' if none was."""
+        for n0, m0, d0 in self._too_large.get(key, ()):
+            n, m, d = size
+            if n0 <= n and m0 <= m and (d0 is None or d is None or d0 <= d):
+                return (
+                    f"skipped: the smaller size n={n0}, m={m0} was too large for the memory "
+                    "limit: larger ones are not started"
+                )
+        return ""
+
     def _slow_to_prepare(
         self, key: tuple, size: tuple[int, int, int], same_size: bool = False
     ) -> str:
@@ -1265,8 +1293,11 @@ class Harness:
             return "skipped-too-slow", too_slow
         if self.max_rss_bytes:
             room = self.max_rss_bytes - guards.rss_bytes()
-            too_large = self.slow.memory_verdict(key, n, m, room, _memory_weight_of(b, op, mode))
+            too_large = self.larger_than_too_large(key, size) or self.slow.memory_verdict(
+                key, n, m, room, _memory_weight_of(b, op, mode)
+            )
             if too_large:
+                self._too_large.setdefault(key, []).append(size)
                 return "skipped-too-large", too_large
 
         v, u = directions(n, m, inst.scalar)
