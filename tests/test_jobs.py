@@ -333,3 +333,36 @@ def test_each_part_of_a_job_skips_what_every_earlier_part_finished(tmp_path, mon
         ]
         assert env[jobs.RESTARTABLE_ENV] == ("0" if k == jobs.MAX_RESTARTS else "1")
     assert len(said) == jobs.MAX_RESTARTS
+
+
+def test_a_part_killed_without_its_run_keeps_what_the_job_did(tmp_path, monkeypatch):
+    """A part killed from outside (the kernel's OOM killer) writes no run: the job's earlier
+    parts and the cases the killed part journaled are kept, the job is named as failed."""
+    from toyad.bench import cluster, jobs
+    from toyad.bench.journal import JOURNAL_NAME
+
+    def fake_run_shard(args, cwd, shard, env=None, folder=None):
+        run_dir = Path(folder) / "run"
+        run_dir.mkdir(parents=True)
+        if "--continue-after" not in args:  # the first part: stops for a fresh process
+            (Path(folder) / "latest").symlink_to(run_dir)
+            return {"shard": shard, "returncode": 2, "seconds": 1.0, "output_tail": "",
+                    "run": {"toyad": {"restart": "drifted", "cases": [{"n": 1}]}},
+                    "folder": folder}  # fmt: skip
+        lines = [
+            {"kind": "header", "profile": "full", "started": "now", "environment": {}},
+            {"kind": "case", "nodeid": "t::a", "record": {"backend": "b", "n": 2}},
+            {"kind": "done", "nodeid": "t::a", "at_s": 1.0},
+            {"kind": "case", "nodeid": "t::b", "record": {"backend": "b", "n": 3}},
+        ]  # (t::b was running when the part was killed)
+        (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
+        raise cluster.ShardFailed(f"shard {shard}: pytest exited with -9 without writing a run")
+
+    monkeypatch.setattr(cluster, "run_shard", fake_run_shard)
+    with pytest.raises(cluster.ShardFailed) as info:
+        jobs.run_job(["benchmarks"], ".", "2/2", {}, tmp_path, lambda _: None, 100.0)
+    first, killed = info.value.parts
+    assert first["run"]["toyad"]["cases"] == [{"n": 1}]
+    assert killed["run"]["toyad"]["cases"] == [{"backend": "b", "n": 2}]  # finished only
+    assert killed["run"]["toyad"]["complete"] is False and "-9" in killed["output_tail"]
+    assert jobs.part_failed(killed)

@@ -129,6 +129,7 @@ def run_jobs(
                     parts = future.result()
                 except ShardFailed as exc:
                     outcome.missing.append({"shard": f"{k}/{jobs}", "reason": str(exc)})
+                    outcome.results.extend(getattr(exc, "parts", []))  # what it did is kept
                     continue
                 outcome.results.extend(parts)
                 seconds = sum(p["seconds"] for p in parts)
@@ -158,7 +159,7 @@ def run_job(
     (its run says ``restart``), what no part had finished yet (``--continue-after``
     each earlier part's folder), in a folder of its own; the MAX_RESTARTS-th part may
     not stop. Each part's run holds the cases its own process measured."""
-    from toyad.bench.cluster import run_shard
+    from toyad.bench.cluster import ShardFailed, run_shard
 
     base = folder / shard.replace("/", "-of-")
     start = time.perf_counter()
@@ -172,12 +173,34 @@ def run_job(
         last = len(parts) == MAX_RESTARTS  # (the last part runs to the end of the shard)
         part_env = {**env, RESTARTABLE_ENV: "0" if last else "1"}
         where = str(base) if not parts else f"{base}-{len(parts)}"
-        parts.append(run_shard([*job_args(args), *extra], cwd, shard, env=part_env, folder=where))
+        try:
+            parts.append(
+                run_shard([*job_args(args), *extra], cwd, shard, env=part_env, folder=where)
+            )
+        except ShardFailed as exc:  # killed (out of memory) or crashed: keep what it did
+            journaled = _journaled_part(shard, where, str(exc))
+            exc.parts = parts + ([journaled] if journaled else [])  # type: ignore[attr-defined]
+            raise
         why = _restart_of(parts[-1])
         if not why:
             return parts
         say(f"toyad: job {shard} goes on in a fresh process: {why}")
         finished.append(str((Path(parts[-1]["folder"]) / "latest").resolve()))
+
+
+def _journaled_part(shard: str, folder: str, why: str) -> dict[str, Any] | None:
+    """A part that ended without writing its run (killed, crashed): its run rebuilt from its
+    journal (the cases it finished; marked incomplete), or None if it journaled none."""
+    from toyad.bench.journal import JOURNAL_NAME, run_from_journal
+
+    journals = sorted(Path(folder).glob(f"*/{JOURNAL_NAME}"))
+    if not journals:
+        return None
+    run = run_from_journal(journals[-1].parent)
+    if not run["toyad"]["cases"]:
+        return None
+    return {"shard": shard, "returncode": -1, "run": run, "seconds": 0.0,
+            "output_tail": why[-2000:], "folder": folder}  # fmt: skip
 
 
 def _restart_of(result: dict[str, Any]) -> str:
