@@ -4,49 +4,35 @@ loads, and each backend module builds its ``capabilities`` from the same table."
 
 from __future__ import annotations
 
-JAX = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("forward-over-reverse", "reverse-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
+FOR = "forward-over-reverse"
+ROR = "reverse-over-reverse"
 
-TENSORFLOW = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("reverse-over-reverse", "forward-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
 
-_TORCH_FUNC = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("forward-over-reverse", "reverse-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
-TORCH = {
-    "torch-autograd": {
+def every_mode(hessian: tuple[str, ...], jvp: str = "forward") -> dict[str, tuple[str, ...]]:
+    """Primal; gradient and Jacobian in reverse (the default) and forward mode; the Hessian
+    in ``hessian``'s modes (the default first); one jvp and one vjp."""
+    return {
         "primal": ("forward",),
         "gradient": ("reverse", "forward"),
         "jacobian": ("reverse", "forward"),
-        "hessian": ("reverse-over-reverse", "forward-over-reverse"),
-        "jvp": ("double-backward",),
+        "hessian": hessian,
+        "jvp": (jvp,),
         "vjp": ("reverse",),
-    },
+    }
+
+
+JAX = every_mode((FOR, ROR))
+TENSORFLOW = every_mode((ROR, FOR))
+TORCH = {
+    "torch-autograd": every_mode((ROR, FOR), jvp="double-backward"),
     "torch-forward-ad": {
         "primal": ("forward",),
         "gradient": ("forward",),
         "jacobian": ("forward",),
         "jvp": ("forward",),
     },
-    "torch-func": dict(_TORCH_FUNC),
-    "torch-compile": dict(_TORCH_FUNC),
+    "torch-func": every_mode((FOR, ROR)),
+    "torch-compile": every_mode((FOR, ROR)),
 }
 
 DECLARED = {

@@ -35,6 +35,7 @@ from toyad.backends.base import (
     UnknownBackend,
     UnsupportedOperation,
 )
+from toyad.backends.capabilities import FOR, ROR, every_mode
 from toyad.backends.namespaces import (
     UNCONNECTED,
     FloatNamespace,
@@ -51,14 +52,7 @@ from toyad.backends.namespaces import (
 # HIPS autograd
 # --------------------------------------------------------------------------
 
-AUTOGRAD_CAPABILITIES = {
-    "primal": ("forward",),
-    "gradient": ("reverse", "forward"),
-    "jacobian": ("reverse", "forward"),
-    "hessian": ("reverse-over-reverse", "forward-over-reverse"),
-    "jvp": ("forward",),
-    "vjp": ("reverse",),
-}
+AUTOGRAD_CAPABILITIES = every_mode((ROR, FOR))
 _INDEPENDENT_WARNING = "Output seems independent of input."
 
 
