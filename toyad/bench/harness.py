@@ -537,14 +537,7 @@ class Harness:
         suite its items' wall time split into prepare, first calls, warm-up, timed rounds,
         the primal's timing, the references, and the rest (checks, empty-call timings,
         probes, releases, pytest's own), with the cases the run budget left unrun."""
-        parts = (
-            "prepare_s",
-            "first_call_s",
-            "warmup_s",
-            "timed_s",
-            "primal_timing_s",
-            "reference_s",
-        )
+        parts = TIME_PARTS
         suites: dict[str, dict[str, Any]] = {}
         for suite, seconds in self.item_seconds.items():
             suites[suite] = {"suite": suite, "items": self.item_counts[suite], "wall_s": seconds}
