@@ -304,6 +304,12 @@ def _memory_weight_of(b: backends.Backend, op: str, mode: str) -> Callable[[int,
     return weight
 
 
+def _no_larger(smaller: tuple[int | None, ...], size: tuple[int | None, ...]) -> bool:
+    """Whether ``smaller`` is no larger than ``size`` in any of (n, m, data bytes); an
+    unknown (None) component does not tell them apart."""
+    return all(a is None or b is None or a <= b for a, b in zip(smaller, size))
+
+
 def _references_bytes(references: dict[tuple, Reference]) -> int:
     return sum(r.value.nbytes for r in references.values() if r.value is not None)
 
@@ -1192,8 +1198,7 @@ class Harness:
         """Why a size is not started because a smaller (or equal) one of the same case was
         judged too large for memory; '' if none was."""
         for n0, m0, d0 in self._too_large.get(key, ()):
-            n, m, d = size
-            if n0 <= n and m0 <= m and (d0 is None or d is None or d0 <= d):
+            if _no_larger((n0, m0, d0), size):
                 return (
                     f"skipped: the smaller size n={n0}, m={m0} was too large for the memory "
                     "limit: larger ones are not started"
@@ -1210,7 +1215,7 @@ class Harness:
         ``same_size``: the same size counts too (``key`` is the primal a derivative
         compiles inside itself)."""
         for smaller, why in self._stopping_sizes.get(key, ()):
-            if (same_size or smaller != size) and all(a <= b for a, b in zip(smaller, size)):
+            if (same_size or smaller != size) and _no_larger(smaller, size):
                 n0, m0, _ = smaller
                 return (
                     f"skipped: a smaller case (n={n0}, m={m0}) {why}: larger ones are not started"

@@ -65,7 +65,7 @@ class SlowRegistry:
         nearest = self._nearest_growth(key, n, m, weight, 0)
         if nearest is not None:
             return nearest[3]
-        weight = weight or partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
+        weight = weight or _default_weight(key)
         return 0.0 if weight(n, m) <= LIGHT_WEIGHT else None
 
     def _nearest_growth(
@@ -78,8 +78,7 @@ class SlowRegistry:
     ) -> tuple[int, int, int, float] | None:
         """(n0, m0, grown bytes, predicted bytes here) of the nearest smaller size that grew
         at least ``at_least`` bytes, or None."""
-        if weight is None:
-            weight = partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
+        weight = weight or _default_weight(key)
 
         def factor(n0: int, m0: int) -> float:
             return weight(n, m) / weight(n0, m0)
@@ -141,6 +140,11 @@ class SlowRegistry:
 MEMORY_NOTICE_BYTES = 32 << 20
 MEMORY_SCALE_REACH = 16.0  # memory is predicted from a size at most 16x smaller (weight)
 LIGHT_WEIGHT = 1 << 16  # a case this small (memory_weight) needs no prediction: MiB at most
+
+
+def _default_weight(key: tuple) -> Callable[[int, int], float]:
+    """Memory growth of ``key``'s case one pass at a time (no batch known)."""
+    return partial(memory_weight, key[2] if len(key) > 2 else "", batch=None)
 
 
 def memory_weight(operation: str, n: int, m: int, batch: int | None = None) -> float:
