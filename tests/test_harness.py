@@ -920,7 +920,7 @@ def test_a_run_far_over_its_budget_keeps_a_pool_for_the_small_fixed_suites(monke
 def test_a_size_whose_smaller_size_was_slow_to_prepare_is_not_started():
     """A compile runs in C, out of the hard limits' reach: after a slow prepare at one
     size, larger sizes of the same case are skipped-too-slow before they prepare."""
-    h = make_harness(time_cap_s=0.002)  # over 8 x the cap: 16 ms
+    h = make_harness(time_cap_s=0.0035)  # over 8 x the cap: 28 ms; hard limit 70 ms
     fake_entry(h, behaviour="slow-prepare", delay_s=0.03)
     first = h.run_case(FakeBenchmark(), spec(n=4, m=3))
     assert first["status"] == "ok" and first["prepare_s"] >= 0.03
@@ -951,6 +951,37 @@ def test_a_derivative_whose_primal_was_stopped_at_the_same_size_is_not_started()
     with pytest.raises(pytest.skip.Exception, match="smaller case \\(n=4, m=3\\) was stopped"):
         h.run_case(FakeBenchmark(), case)
     assert h.records[-1]["prepare_s"] is None
+
+
+def test_a_fresh_process_keeps_the_sizes_that_stop_larger_ones():
+    """A job that goes on in a fresh process refills its stops from the records it
+    carries over: a size slow to prepare still stops larger sizes, and a primal stopped
+    at a hard limit still stops its derivatives at the same size."""
+    h = make_harness(time_cap_s=0.0035)  # over 8 x the cap: 28 ms; hard limit 70 ms
+    fake_entry(h, behaviour="slow-prepare", delay_s=0.03)
+    slow = h.run_case(FakeBenchmark(), spec(n=4, m=3))
+    assert slow["status"] == "ok"
+    fresh = make_harness(time_cap_s=0.0035)
+    fake_entry(fresh)
+    fresh._renote(slow)
+    with pytest.raises(pytest.skip.Exception, match=r"smaller case \(n=4, m=3\) took"):
+        fresh.run_case(FakeBenchmark(), spec(n=8, m=3))
+
+    fresh = make_harness()
+    b = FakeBackend(
+        name="fake", family="toy", capabilities={"jacobian": ("forward",), "primal": ("engine",)}
+    )
+    fresh._entries["fake"] = harness.BackendEntry("fake", b)
+    stopped_primal = harness.blank_record(
+        suite="workloads", backend="fake", problem="dense_tanh", operation="primal",
+        mode="engine", n=4, m=3, status="skipped-too-slow",
+        message="stopped after the 5 s hard limit per case (fake-dense_tanh-primal)",
+    )  # fmt: skip
+    fresh._renote(stopped_primal)
+    case = harness.CaseSpec("workloads", "fake", "dense_tanh", "jacobian", "forward", 4, 3, True)
+    with pytest.raises(pytest.skip.Exception, match=r"\(n=4, m=3\) was stopped at a hard"):
+        fresh.run_case(FakeBenchmark(), case)
+    assert fresh.records[-1]["prepare_s"] is None
 
 
 def test_an_item_that_would_start_over_the_restart_line_waits_for_a_fresh_process(

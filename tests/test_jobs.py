@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -207,6 +208,23 @@ def test_jobs_keep_every_size_of_a_lineage_and_a_plain_suite_together():
     assert len({lineage_of(i, "memory") for i in items[-4:]}) == 1
     jax = [i for p in parts for i in p if "jax-eager" in i.nodeid]  # the dearest backend:
     assert len({id(p) for p in parts for i in p if i in jax}) == 2  # its two modes split up
+
+
+def test_a_primal_and_its_derivatives_share_a_job_where_the_suite_times_the_primal():
+    """A derivative is not started at a size whose primal was stopped: that needs the
+    primal's case in the same process."""
+    items, suites = [], []
+    for backend in ("jax-jit", "tf-function", "tensor", "dual"):
+        for preset in ("l=2,c=1024", "l=2,c=4096"):
+            for op, mode in (("primal", "forward"), ("gradient", "reverse")):
+                spec = CaseSpec("workloads", backend, "lstm", op, mode, with_primal=True)
+                spec = replace(spec, preset=preset)
+                items.append(_item(spec, f"w.py::test_workload[{spec.id}]"))
+                suites.append("workloads")
+    parts = [select_shard(items, suites, (k, 2), by="lineage")[0] for k in (1, 2)]
+    for backend in ("jax-jit", "tf-function", "tensor", "dual"):
+        holding = [k for k, p in enumerate(parts) if any(backend in i.nodeid for i in p)]
+        assert len(holding) == 1, backend
 
 
 # -- through pytest ----------------------------------------------------------------------------

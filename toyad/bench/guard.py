@@ -34,6 +34,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 GIB = 1 << 30
 
 
+# how the reason of every stop at a hard limit (time or memory) begins
+STOPPED_PREFIX = "stopped "
+
+
 class CaseAborted(BaseException):
     """Raised in the main thread when a case passes a hard limit.
 
@@ -146,7 +150,8 @@ class Guard:
             raise self.fired
 
     def _reason_time(self) -> str:
-        return f"stopped after the {self._limit_s:.3g} s hard limit per case ({self._label})"
+        limit = f"{self._limit_s:.3g} s hard limit per case"
+        return f"{STOPPED_PREFIX}after the {limit} ({self._label})"
 
     # -- the memory watcher (daemon thread) ------------------------------------
     def _watch(self) -> None:
@@ -157,7 +162,7 @@ class Guard:
             rss = rss_bytes()
             if rss > self.max_rss_bytes and not self._reason:
                 self._reason = (
-                    f"stopped at {rss / GIB:.2f} GiB resident, over the "
+                    f"{STOPPED_PREFIX}at {rss / GIB:.2f} GiB resident, over the "
                     f"{self.max_rss_bytes / GIB:.2f} GiB limit ({self._label})"
                 )
                 with contextlib.suppress(OSError, ValueError):

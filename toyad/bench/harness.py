@@ -304,6 +304,13 @@ def _memory_weight_of(b: backends.Backend, op: str, mode: str) -> Callable[[int,
     return weight
 
 
+def _slow_prepare_reason(prepare_s: float, time_cap_s: float) -> str:
+    return (
+        f"took {prepare_s:.3g} s to prepare (tracing, compiling), over "
+        f"{GUARANTEED_TIMEOUT_FACTOR:g} x the {time_cap_s:g} s cap"
+    )
+
+
 def _no_larger(smaller: tuple[int | None, ...], size: tuple[int | None, ...]) -> bool:
     """Whether ``smaller`` is no larger than ``size`` in any of (n, m, data bytes); an
     unknown (None) component does not tell them apart."""
@@ -519,14 +526,28 @@ class Harness:
         n, m = record.get("n"), record.get("m")
         if n is None or m is None:
             return
-        if record.get("status") in ("skipped-too-slow", "skipped-too-large") and not str(
-            record.get("message", "")
-        ).startswith("skipped:"):
-            self.slow.note(key, n, m, math.inf)
-        elif record.get("min_s") is not None:
-            self.slow.note(key, n, m, float(record["min_s"]))
         message = str(record.get("message") or "")
-        if record.get("status") == "skipped-too-large":
+        status = record.get("status")
+        stopped = status in ("skipped-too-slow", "skipped-too-large") and not message.startswith(
+            "skipped:"
+        )
+        prepare_s = record.get("prepare_s") or 0.0
+        slow_to_prepare = prepare_s > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
+        # (a preset may differ from another in its data alone)
+        wanted = stopped or slow_to_prepare or bool(record.get("preset"))
+        data = self._data_bytes_of(record) if wanted else None
+        if stopped:
+            self.slow.note(key, n, m, math.inf, data)
+        elif record.get("min_s") is not None:
+            self.slow.note(key, n, m, float(record["min_s"]), data)
+        at_hard_limit = stopped and message.startswith(guards.STOPPED_PREFIX)
+        if self.timing and data is not None and at_hard_limit:
+            why = f"was stopped at a hard limit ({status})"
+            self._stopping_sizes.setdefault(key, []).append(((n, m, data), why))
+        elif self.timing and data is not None and slow_to_prepare:
+            why = _slow_prepare_reason(prepare_s, self.profile.time_cap_s)
+            self._stopping_sizes.setdefault(key, []).append(((n, m, data), why))
+        if status == "skipped-too-large":
             self._too_large.setdefault(key, []).append((n, m, self._data_bytes_of(record)))
         if record.get("status") == "unsupported" and message.startswith("backend '"):
             self._refused.setdefault(key, (n, m, message))  # (refused in prepare)
@@ -1331,10 +1352,7 @@ class Harness:
             self.timing
             and record["prepare_s"] > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
         ):
-            why = (
-                f"took {record['prepare_s']:.3g} s to prepare (tracing, compiling), over "
-                f"{GUARANTEED_TIMEOUT_FACTOR:g} x the {self.profile.time_cap_s:g} s cap"
-            )
+            why = _slow_prepare_reason(record["prepare_s"], self.profile.time_cap_s)
             self._stopping_sizes.setdefault(key, []).append((size, why))
         calls_before_warmup = counter.calls
         try:
