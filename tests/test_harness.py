@@ -953,6 +953,19 @@ def test_a_derivative_whose_primal_was_stopped_at_the_same_size_is_not_started()
     assert h.records[-1]["prepare_s"] is None
 
 
+def test_the_first_call_runs_with_the_collector_off_as_the_timed_rounds_do():
+    """An object-graph engine's call is ~3x slower with gc on (it walks every node): the
+    first call, which sets the rounds and whether larger sizes run, must not pay it."""
+    import gc
+
+    for timing in (True, False):
+        h = make_harness(timing=timing)
+        assert gc.isenabled()
+        result, seconds = h.first_call(FakeBenchmark(), gc.isenabled)
+        assert result is False and seconds >= 0
+        assert gc.isenabled()
+
+
 def test_a_fresh_process_keeps_the_sizes_that_stop_larger_ones():
     """A job that goes on in a fresh process refills its stops from the records it
     carries over: a size slow to prepare still stops larger sizes, and a primal stopped
