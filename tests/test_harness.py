@@ -966,6 +966,34 @@ def test_the_first_call_runs_with_the_collector_off_as_the_timed_rounds_do():
         assert gc.isenabled()
 
 
+def test_a_derivative_uses_the_primal_its_own_case_measured_not_a_new_build():
+    """Where a suite lists the primal before its derivatives (workloads, accuracy), the
+    derivatives' primal checks use that case's median: no second build (a compile)."""
+    prepared: list[str] = []
+
+    @dataclass
+    class PrimalToo(FakeBackend):
+        def _prepare(self, operation, mode, f, x, *, v, u):
+            prepared.append(operation)
+            if operation == "primal":
+                inst = f.instance
+                return lambda: inst.f(np, x)
+            return super()._prepare(operation, mode, f, x, v=v, u=u)
+
+    h = make_harness()
+    caps = {"jacobian": ("forward",), "primal": ("engine",)}
+    backend = PrimalToo(name="fake", family="toy", capabilities=caps)
+    h._entries["fake"] = harness.BackendEntry("fake", backend)
+    cases = [
+        harness.CaseSpec("workloads", "fake", "dense_tanh", op, mode, 4, 3, with_primal=True)
+        for op, mode in (("primal", "engine"), ("jacobian", "forward"))
+    ]
+    primal, jacobian = (h.run_case(FakeBenchmark(), case) for case in cases)
+    assert primal["status"] == jacobian["status"] == "ok"
+    assert prepared == ["primal", "jacobian"]
+    assert jacobian["primal_s"] == primal["median_s"]
+
+
 def test_a_fresh_process_keeps_the_sizes_that_stop_larger_ones():
     """A job that goes on in a fresh process refills its stops from the records it
     carries over: a size slow to prepare still stops larger sizes, and a primal stopped
