@@ -20,7 +20,7 @@ import pytest
 from benchmarks import harness
 from toyad import backends, numeric
 from toyad.backends.base import Backend, UnsupportedOperation
-from toyad.results import CASE_COLUMNS, EXTRA_CASE_FIELDS, STATUSES
+from toyad.results import BUDGET_CUT_PREFIX, CASE_COLUMNS, EXTRA_CASE_FIELDS, STATUSES
 
 pytest_plugins = ["pytester"]
 
@@ -1023,6 +1023,36 @@ def test_a_fresh_process_keeps_the_sizes_that_stop_larger_ones():
     with pytest.raises(pytest.skip.Exception, match=r"\(n=4, m=3\) was stopped at a hard"):
         fresh.run_case(FakeBenchmark(), case)
     assert fresh.records[-1]["prepare_s"] is None
+
+    # a size judged too slow (its primal over the cap) stops larger ones; one the run's
+    # budget left unrun says nothing about its cost
+    judged, unrun = (
+        harness.blank_record(
+            suite="scaling",
+            backend="fake",
+            problem="dense_tanh",
+            operation="jacobian",
+            mode="forward",
+            n=n,
+            m=3,
+            status="skipped-too-slow",
+            message=message,
+        )  # fmt: skip
+        for n, message in (
+            (4, "skipped: one primal call takes 3 s in this backend, over the 1 s cap"),
+            (2, f"{BUDGET_CUT_PREFIX} is spent"),
+        )
+    )
+    for records, expected in (([unrun], "ok"), ([judged], "skipped-too-slow")):
+        fresh = make_harness()
+        fake_entry(fresh)
+        for record in records:
+            fresh._renote(record)
+        try:
+            status = fresh.run_case(FakeBenchmark(), spec(n=8, m=3))["status"]
+        except pytest.skip.Exception:
+            status = fresh.records[-1]["status"]
+        assert status == expected
 
 
 def test_an_item_that_would_start_over_the_restart_line_waits_for_a_fresh_process(

@@ -528,27 +528,27 @@ class Harness:
             return
         message = str(record.get("message") or "")
         status = record.get("status")
-        stopped = status in ("skipped-too-slow", "skipped-too-large") and not message.startswith(
-            "skipped:"
-        )
+        at_hard_limit = message.startswith(guards.STOPPED_PREFIX)
+        # judged too slow here or at a smaller size (a primal over the cap, an
+        # extrapolation); not a size the run left unrun for other reasons (its budget)
+        stopped = at_hard_limit or (status == "skipped-too-slow" and message.startswith("skipped:"))
         prepare_s = record.get("prepare_s") or 0.0
         slow_to_prepare = prepare_s > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
-        # (a preset may differ from another in its data alone)
-        wanted = stopped or slow_to_prepare or bool(record.get("preset"))
-        data = self._data_bytes_of(record) if wanted else None
+        # a preset may differ from another in its data alone (None: n and m say it all;
+        # building a large instance only to weigh it would cost seconds a record)
+        data = self._data_bytes_of(record) if record.get("preset") else None
         if stopped:
             self.slow.note(key, n, m, math.inf, data)
         elif record.get("min_s") is not None:
             self.slow.note(key, n, m, float(record["min_s"]), data)
-        at_hard_limit = stopped and message.startswith(guards.STOPPED_PREFIX)
-        if self.timing and data is not None and at_hard_limit:
+        if self.timing and at_hard_limit:
             why = f"was stopped at a hard limit ({status})"
             self._stopping_sizes.setdefault(key, []).append(((n, m, data), why))
-        elif self.timing and data is not None and slow_to_prepare:
+        elif self.timing and slow_to_prepare:
             why = _slow_prepare_reason(prepare_s, self.profile.time_cap_s)
             self._stopping_sizes.setdefault(key, []).append(((n, m, data), why))
         if status == "skipped-too-large":
-            self._too_large.setdefault(key, []).append((n, m, self._data_bytes_of(record)))
+            self._too_large.setdefault(key, []).append((n, m, data))
         if record.get("status") == "unsupported" and message.startswith("backend '"):
             self._refused.setdefault(key, (n, m, message))  # (refused in prepare)
 
@@ -1243,7 +1243,7 @@ class Harness:
         ``same_size``: the same size counts too (``key`` is the primal a derivative
         compiles inside itself)."""
         for smaller, why in self._stopping_sizes.get(key, ()):
-            if (same_size or smaller != size) and _no_larger(smaller, size):
+            if (same_size or not _no_larger(size, smaller)) and _no_larger(smaller, size):
                 n0, m0, _ = smaller
                 return (
                     f"skipped: a smaller case (n={n0}, m={m0}) {why}: larger ones are not started"
