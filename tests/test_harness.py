@@ -994,6 +994,21 @@ def test_a_derivative_uses_the_primal_its_own_case_measured_not_a_new_build():
     assert jacobian["primal_s"] == primal["median_s"]
 
 
+def test_a_derivative_is_not_started_where_its_primal_was_judged_too_slow():
+    """The primal's own case skipped a size (a smaller size over the cap): the derivative
+    at that size would pay at least one such primal, so it is not started either."""
+    h = make_harness(time_cap_s=0.01)
+    caps = {"jacobian": ("forward",), "primal": ("engine",)}
+    h._entries["fake"] = harness.BackendEntry(
+        "fake", FakeBackend(name="fake", family="toy", capabilities=caps)
+    )
+    h.slow.note(("fake", "dense_tanh", "primal", "engine"), 4, 3, 0.5)  # over the cap
+    case = harness.CaseSpec("workloads", "fake", "dense_tanh", "jacobian", "forward", 8, 3, True)
+    with pytest.raises(pytest.skip.Exception, match="its primal is judged too slow"):
+        h.run_case(FakeBenchmark(), case)
+    assert h.records[-1]["prepare_s"] is None and not h.records[-1]["primal_timing_s"]
+
+
 def test_a_fresh_process_keeps_the_sizes_that_stop_larger_ones():
     """A job that goes on in a fresh process refills its stops from the records it
     carries over: a size slow to prepare still stops larger sizes, and a primal stopped

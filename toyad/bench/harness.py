@@ -1305,6 +1305,12 @@ class Harness:
             with contextlib.suppress(Exception):
                 primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
                 too_slow = self._slow_to_prepare(primal_key, size, same_size=True)
+                if not too_slow and _primal_key(b.name, inst) not in self._primal:
+                    # the primal's own case judged too slow: a derivative costs at least one
+                    primal_verdict = self.slow.verdict(primal_key, n, m, size[2])
+                    if primal_verdict:
+                        why = primal_verdict.removeprefix("skipped: ")
+                        too_slow = f"skipped: its primal is judged too slow at this size ({why})"
         if too_slow:
             return "skipped-too-slow", too_slow
         try:
