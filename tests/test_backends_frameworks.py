@@ -16,6 +16,7 @@ import pytest
 
 from toyad import backends, problems
 from toyad.backends import InputError, UnsupportedOperation
+from toyad.loops import NUMPY
 
 FRAMEWORKS = [
     "tf-eager",
@@ -399,14 +400,14 @@ def small_instance(pname: str) -> problems.Instance:
 
 
 class _Spy:
-    """numpy as xp, noting which contract functions f calls."""
+    """numpy as xp (with the contract's loops), noting which contract functions f calls."""
 
     def __init__(self) -> None:
         self.called: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         self.called.add(name)
-        return getattr(np, name)
+        return getattr(NUMPY, name)
 
 
 def uses_elementary(inst: problems.Instance) -> bool:

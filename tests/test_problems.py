@@ -11,6 +11,7 @@ import pytest
 import sympy as sp
 
 from toyad import problems
+from toyad.loops import python_loops
 from toyad.problems import PROBLEMS
 
 ORACLE_TOL = 1e-12
@@ -235,7 +236,12 @@ StrictArray.__neg__ = lambda self: StrictArray(-self.a)
 
 
 class RestrictedNamespace:
-    """``xp`` exposing only the contract's functions, on StrictArrays."""
+    """``xp`` exposing only the contract's functions, on StrictArrays (the loops as
+    Python loops, whose steps are then held to the contract too)."""
+
+    def __init__(self):
+        for name, loop in python_loops(lambda arrays: self.stack(arrays)).items():
+            setattr(self, name, loop)
 
     def __getattr__(self, name):
         if name not in ALLOWED:

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from toyad.loops import contract_namespace
+
 __all__ = [
     "PROBLEMS",
     "Instance",
@@ -77,13 +79,14 @@ class ProblemFunction:
         self.__doc__ = instance.problem.description
 
     def __call__(self, xp: Any, x: Any) -> Any:
-        return self.instance.problem.body(xp, x, **self.instance.consts)
+        return self.instance.problem.body(contract_namespace(xp), x, **self.instance.consts)
 
     def parts(self) -> tuple[Callable[..., Any], Consts]:
         return self.instance.problem.body, dict(self.instance.consts)
 
     def bind(self, xp: Any) -> Callable[[Any], Any]:
         body = self.instance.problem.body
+        xp = contract_namespace(xp)
         consts = {
             k: xp.asarray(v) if isinstance(v, np.ndarray) else v
             for k, v in self.instance.consts.items()
@@ -97,6 +100,7 @@ class ProblemFunction:
 
     def bind_args(self, xp: Any) -> tuple[Callable[[Any, Consts], Any], Consts]:
         body, consts = self.parts()
+        xp = contract_namespace(xp)
         static = {
             k: xp.asarray(v) if isinstance(v, np.ndarray) else v
             for k, v in consts.items()

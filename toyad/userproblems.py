@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 
 from toyad.bench.accuracy import NoReference, Reference
+from toyad.loops import NUMPY
 from toyad.problems import PROBLEMS, Problem
 
 __all__ = [
@@ -263,7 +264,7 @@ class UserProblem:
         """The length of f's output at size n (f evaluated once with numpy)."""
         if n not in self._outputs:
             x, consts = self.setup(n, 1, 0)
-            out = np.asarray(self.fn(np, x, **consts))
+            out = np.asarray(self.fn(NUMPY, x, **consts))
             if out.ndim > 1:
                 raise ValueError(
                     f"{self.name}: f must return a 0-d or 1-D array; got shape {out.shape}"
@@ -278,7 +279,7 @@ class UserProblem:
         n0 = self.n_sizes[0]
         m0 = self.m_sizes[0] if self.m_sizes else 1
         x0, consts0 = self.setup(n0, m0, 0)
-        out = np.asarray(self.fn(np, x0, **consts0))
+        out = np.asarray(self.fn(NUMPY, x0, **consts0))
         if out.ndim > 1:
             raise ValueError(
                 f"{self.name}: f must return a 0-d or 1-D array; got shape {out.shape}"
@@ -301,7 +302,7 @@ class UserProblem:
             return fn(xp, x, **consts)
 
         def primal(x: np.ndarray, **consts: Any) -> Any:
-            return fn(np, x, **consts)
+            return fn(NUMPY, x, **consts)
 
         self._catalog = UserCatalogProblem(
             name=self.name,
@@ -403,7 +404,7 @@ def _agreement(
 
     cat = problem.catalog_problem()
     n = x.shape[0]
-    value = np.asarray(problem.fn(np, x, **consts), dtype=np.float64)
+    value = np.asarray(problem.fn(NUMPY, x, **consts), dtype=np.float64)
     m = 1 if cat.scalar else int(value.shape[0])
     if which == "hessian" and not cat.scalar:
         return Reference(None, "none", f"{problem.name} is vector-valued: no Hessian")
@@ -480,7 +481,7 @@ def _confirm(
     from toyad import numeric
 
     def value(z: np.ndarray) -> np.ndarray:
-        return np.asarray(problem.fn(np, z, **consts), dtype=np.float64)
+        return np.asarray(problem.fn(NUMPY, z, **consts), dtype=np.float64)
 
     n = x.shape[0]
     rng = np.random.default_rng([7, n])
@@ -532,7 +533,7 @@ def _numeric_reference(
     from toyad import numeric
 
     def value(z: np.ndarray) -> np.ndarray:
-        return np.asarray(problem.fn(np, z, **consts), dtype=np.float64)
+        return np.asarray(problem.fn(NUMPY, z, **consts), dtype=np.float64)
 
     n = x.shape[0]
     try:

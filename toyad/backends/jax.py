@@ -41,7 +41,13 @@ jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 import jax.numpy as jnp  # noqa: E402
 
-from toyad.backends.base import Backend, Bind, UnknownBackend, require_1d  # noqa: E402
+from toyad.backends.base import (  # noqa: E402
+    Backend,
+    Bind,
+    UnknownBackend,
+    UnsupportedOperation,
+    require_1d,
+)
 from toyad.backends.namespaces import (  # noqa: E402
     FloatNamespace,
     bind_args,
@@ -50,7 +56,48 @@ from toyad.backends.namespaces import (  # noqa: E402
     require_scalar,
 )
 
-XP = FloatNamespace(jnp, jnp.float64, "jax.numpy")
+
+def _strong(tree: Any) -> Any:
+    """Python and numpy floats in a loop's carry as float64 arrays that are not weakly
+    typed (lax.scan refuses a carry whose dtype a step changes, weak to strong)."""
+
+    def strong(a: Any) -> Any:
+        if isinstance(a, (float, np.floating)) or (
+            isinstance(a, np.ndarray) and a.dtype.kind == "f"
+        ):
+            return jnp.asarray(np.asarray(a, dtype=np.float64))
+        return a
+
+    return jax.tree_util.tree_map(strong, tree)
+
+
+def _scan(step: Callable, carry: Any, xs: Any = None, length: int | None = None) -> Any:
+    return jax.lax.scan(step, _strong(carry), xs, length)
+
+
+def _fori_loop(lower: int, upper: int, body: Callable, carry: Any) -> Any:
+    return jax.lax.fori_loop(lower, upper, body, _strong(carry))
+
+
+WHILE_LOOPS = [0]  # lax.while_loops traced so far (a reverse pass cannot go through one)
+
+
+def _while_loop(cond: Callable, body: Callable, carry: Any) -> Any:
+    WHILE_LOOPS[0] += 1
+    return jax.lax.while_loop(cond, body, _strong(carry))
+
+
+def _reverse_pass(operation: str, mode: str) -> bool:
+    """Whether (operation, mode) runs a reverse sweep."""
+    return operation in ("hessian", "vjp") or mode == "reverse"
+
+
+XP = FloatNamespace(
+    jnp,
+    jnp.float64,
+    "jax.numpy",
+    aliases={"scan": _scan, "fori_loop": _fori_loop, "while_loop": _while_loop},
+)
 F64 = np.dtype(np.float64)  # comparing dtype to dtype: ~10x faster than to jnp.float64
 ARRAY_IMPL = type(jnp.zeros(0))  # a type test before isinstance's ABC check (hot path)
 
@@ -84,7 +131,17 @@ class JaxBackend(Backend):
     def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         xj = jnp.asarray(x)
         fx, consts = bind_args(f, XP)  # constants -> jax arrays once, here: arguments
+        while_loops = WHILE_LOOPS[0]
         out_shape = check_output_shape(_output_shape(fx, xj, consts))
+        if WHILE_LOOPS[0] > while_loops and _reverse_pass(operation, mode):
+            raise UnsupportedOperation(
+                self.name,
+                operation,
+                mode,
+                "JAX cannot run a reverse pass through lax.while_loop (f's xp.while_loop: "
+                "its step count is known only at run time); xp.scan or xp.fori_loop with "
+                "Python int bounds can be reversed",
+            )
 
         def primal(z, c):
             return fx(z, c)

@@ -7,7 +7,8 @@ backend passes a :class:`FloatNamespace`, which forwards everything to the
 native module except ``asarray``: plain numbers (Python or numpy, possibly in
 nested lists) become float64 constants; framework objects pass through.
 ``aliases`` supply contract functions the module names or shapes differently
-(torch: ``transpose`` of a 2-D array).
+(torch: ``transpose`` of a 2-D array; JAX: the loops as ``jax.lax``'s); the
+contract's loops (``toyad.loops``) are otherwise Python loops.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from toyad.backends.base import InputError, NativeAnswer
+from toyad.loops import python_loops
 
 _PLAIN_SCALARS = (bool, int, float, np.number, np.bool_)
 
@@ -48,6 +50,9 @@ class FloatNamespace:
         self._float64 = float64
         self._native_asarray = module.asarray
         self.__name__ = label
+        # the contract's loops as Python loops (a backend with its own passes them in aliases)
+        for name, fn in python_loops(lambda arrays: self.stack(arrays)).items():
+            setattr(self, name, fn)
         for name, fn in (aliases or {}).items():  # contract names the module spells otherwise
             setattr(self, name, fn)
 

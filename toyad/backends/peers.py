@@ -47,6 +47,7 @@ from toyad.backends.namespaces import (
     require_scalar,
     unit_vectors,
 )
+from toyad.loops import python_loops
 
 # --------------------------------------------------------------------------
 # HIPS autograd
@@ -199,6 +200,9 @@ def _missing(name: str) -> Callable[[Any], Any]:
 
 for _name in _MISSING_ON_VALUE:
     setattr(MicrogradNamespace, _name, _missing(_name))
+
+for _name, _loop in python_loops(np.stack).items():
+    setattr(MicrogradNamespace, _name, staticmethod(_loop))
 
 MICROGRAD_XP = MicrogradNamespace()
 

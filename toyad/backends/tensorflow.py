@@ -53,6 +53,7 @@ from toyad.backends.base import (  # noqa: E402
     Bind,
     InputError,
     UnknownBackend,
+    UnsupportedOperation,
     require_1d,
 )
 from toyad.backends.namespaces import (  # noqa: E402
@@ -64,10 +65,12 @@ from toyad.backends.namespaces import (  # noqa: E402
     bind_args,
     check_output_shape,
     cotangent_for,
+    exception_text,
     is_plain_numbers,
     require_scalar,
     unit_vectors,
 )
+from toyad.loops import python_loops, row, steps_of  # noqa: E402
 
 F64 = tf.float64
 
@@ -79,6 +82,15 @@ def _t(a: Any) -> Any:
     if is_plain_numbers(a):
         return tf.constant(np.asarray(a, dtype=np.float64))
     return tf.convert_to_tensor(a)
+
+
+_PYTHON_LOOPS = python_loops(lambda arrays: tf.stack([_t(a) for a in arrays]))
+
+
+def _same_structure(carry: Any, new: Any) -> Any:
+    """A step's new carry as float64 tensors in the structure of the carry it was given
+    (a list for a tuple is the same carry to the step's author, not to tf.while_loop)."""
+    return tf.nest.pack_sequence_as(carry, [_t(a) for a in tf.nest.flatten(new)])
 
 
 class TensorFlowNamespace:
@@ -149,6 +161,71 @@ class TensorFlowNamespace:
         if ra == 1:
             return tf.linalg.matvec(b, a, transpose_a=True)
         return tf.linalg.matmul(a, b)
+
+    # -- the contract's loops (toyad.loops): tf.while_loop in a graph, Python eagerly --
+    graph_loops = 0  # tf.while_loops built in graphs (a failed trace names them)
+
+    @staticmethod
+    def scan(step: Callable, carry: Any, xs: Any = None, length: int | None = None) -> Any:
+        count = steps_of(xs, length)
+        if tf.executing_eagerly() or count == 0:
+            return _PYTHON_LOOPS["scan"](step, carry, xs, length)
+        TensorFlowNamespace.graph_loops += 1
+        carry = tf.nest.map_structure(_t, carry)
+        xs = None if xs is None else tf.nest.map_structure(_t, xs)
+        # the first step outside the loop says whether steps have outputs, and their shape:
+        # without outputs no TensorArray (tf.vectorized_map cannot carry one through a loop)
+        new_carry, y = step(carry, row(xs, 0))
+        carry = _same_structure(carry, new_carry)
+        if y is None:
+
+            def body(i: Any, carry: Any) -> tuple[Any, Any]:
+                new_carry, _ = step(carry, None if xs is None else row(xs, i))
+                return i + 1, _same_structure(carry, new_carry)
+
+            _, carry = tf.while_loop(
+                lambda i, c: i < count, body, (tf.constant(1), carry),
+                maximum_iterations=count - 1,
+            )  # fmt: skip
+            return carry, None
+
+        def body_with_output(i: Any, carry: Any, ys: Any) -> tuple[Any, Any, Any]:
+            new_carry, y = step(carry, None if xs is None else row(xs, i))
+            return i + 1, _same_structure(carry, new_carry), ys.write(i, _t(y))
+
+        ys = tf.TensorArray(F64, size=count, element_shape=_t(y).shape).write(0, _t(y))
+        _, carry, ys = tf.while_loop(
+            lambda i, c, ys: i < count, body_with_output, (tf.constant(1), carry, ys),
+            maximum_iterations=count - 1,
+        )  # fmt: skip
+        return carry, ys.stack()
+
+    @staticmethod
+    def fori_loop(lower: int, upper: int, body: Callable, carry: Any) -> Any:
+        if tf.executing_eagerly():
+            return _PYTHON_LOOPS["fori_loop"](lower, upper, body, carry)
+        TensorFlowNamespace.graph_loops += 1
+        carry = tf.nest.map_structure(_t, carry)
+
+        def step(i: Any, carry: Any) -> tuple[Any, Any]:
+            return i + 1, _same_structure(carry, body(i, carry))
+
+        _, carry = tf.while_loop(
+            lambda i, c: i < upper, step, (tf.constant(int(lower)), carry),
+            maximum_iterations=max(0, int(upper) - int(lower)),
+        )  # fmt: skip
+        return carry
+
+    @staticmethod
+    def while_loop(cond: Callable, body: Callable, carry: Any) -> Any:
+        if tf.executing_eagerly():
+            return _PYTHON_LOOPS["while_loop"](cond, body, carry)
+        TensorFlowNamespace.graph_loops += 1
+        carry = tf.nest.map_structure(_t, carry)
+        (carry,) = tf.while_loop(
+            lambda c: cond(c), lambda c: (_same_structure(c, body(c)),), (carry,)
+        )
+        return carry
 
     def __getattr__(self, name: str) -> Any:  # outside the contract: tnp's
         value = getattr(tnp, name)
@@ -391,7 +468,19 @@ class TensorFlowBackend(Backend):
 
         if compiled:
             sample = (xt, consts) if direction is None else (xt, _f64(direction(v, u)), consts)
-            work = _traced(work, sample, self.jit_compile)
+            loops_before = XP.graph_loops
+            try:
+                work = _traced(work, sample, self.jit_compile)
+            except Exception as exc:
+                if XP.graph_loops == loops_before:
+                    raise
+                raise UnsupportedOperation(
+                    self.name,
+                    operation,
+                    mode,
+                    "TensorFlow cannot trace this through the tf.while_loop of f's "
+                    f"xp.scan / fori_loop / while_loop: {exception_text(exc)}",
+                ) from None
 
         def bind(x: np.ndarray, v: Any, u: Any, keep: bool = True) -> Callable[[], Any]:
             a = x if tf.is_tensor(x) else _f64(x)  # a float64 tensor (native) as it is

@@ -31,6 +31,7 @@ import numpy as np
 from toyad import dual, graph, numeric, reverse, symbolic
 from toyad.backends.base import Backend, Bind, TooExpensive, UnsupportedOperation
 from toyad.backends.namespaces import require_scalar
+from toyad.loops import NUMPY
 
 Prepared = Callable[[], np.ndarray]
 
@@ -64,7 +65,7 @@ class NumericBackend(Backend):
 
     def _prepare(self, operation, mode, f, x, *, v, u) -> Prepared:
         def g(z: np.ndarray) -> np.ndarray:
-            return np.asarray(f(np, z))
+            return np.asarray(f(NUMPY, z))
 
         method = self.method
         if operation == "primal":
@@ -110,7 +111,7 @@ class DualBackend(Backend):
         xs = _objects(x.tolist())
 
         def g(z: np.ndarray) -> Any:
-            return f(np, z)
+            return f(NUMPY, z)
 
         if operation == "primal":
 
@@ -194,7 +195,7 @@ class SymbolicBackend(Backend):
 
         def build() -> tuple[list[symbolic.Var], list[symbolic.Expr], bool]:
             variables = [symbolic.Var(f"x{i}", xi) for i, xi in enumerate(x.tolist())]
-            values, scalar = _elements(f(np, _objects(variables)))
+            values, scalar = _elements(f(NUMPY, _objects(variables)))
             return variables, [symbolic._as_expr(y) for y in values], scalar
 
         if operation == "primal":
@@ -311,7 +312,7 @@ class ReverseBackend(Backend):
                 def hessian_for() -> np.ndarray:
                     variables = [reverse.Var(f"x{i}", xi) for i, xi in enumerate(x.tolist())]
                     xs = _objects(variables)
-                    return reverse.hessian(lambda: _scalar(f(np, xs)), variables, mode)
+                    return reverse.hessian(lambda: _scalar(f(NUMPY, xs)), variables, mode)
 
                 return hessian_for
 
@@ -371,7 +372,7 @@ class ReverseBackend(Backend):
 def _record(f: Callable, x: np.ndarray) -> tuple[list[reverse.Var], list[Any], bool]:
     """f's graph at x on fresh reverse.Vars: (inputs, outputs, whether f was scalar)."""
     variables = [reverse.Var(f"x{i}", xi) for i, xi in enumerate(x.tolist())]
-    values, scalar = _elements(f(np, _objects(variables)))
+    values, scalar = _elements(f(NUMPY, _objects(variables)))
     return variables, values, scalar
 
 

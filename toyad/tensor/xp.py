@@ -4,7 +4,8 @@ It covers the shared contract (docs/architecture.md, section 1): ``asarray``,
 ``sum``, ``stack``, ``sin``, ``cos``, ``exp``, ``log``, ``tanh``, ``sqrt``,
 plus ``mean``, ``tan``, ``abs``, ``square``, ``maximum``, ``minimum``,
 ``where``, ``matmul``, ``dot``, ``outer``, ``transpose``, ``reshape``,
-``broadcast_to``, ``concatenate``, ``max``, ``min``. Every function accepts Tensors, numpy
+``broadcast_to``, ``concatenate``, ``max``, ``min``, and the loops ``scan``,
+``fori_loop``, ``while_loop`` (Python loops on the tape). Every function accepts Tensors, numpy
 arrays and numbers and returns a Tensor. Asking for anything else raises an
 AttributeError naming it.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from toyad.loops import python_loops
 from toyad.tensor import rules
 from toyad.tensor.tensor import Tensor
 
@@ -164,6 +166,13 @@ def ones_like(x: Any) -> Tensor:
 
 def shape(x: Any) -> tuple[int, ...]:
     return rules.shape_of(x)
+
+
+# the contract's loops (toyad.loops): Python loops, every step recorded on the tape
+_LOOPS = python_loops(stack)
+scan = _LOOPS["scan"]
+fori_loop = _LOOPS["fori_loop"]
+while_loop = _LOOPS["while_loop"]
 
 
 def __getattr__(name: str) -> Any:
