@@ -162,12 +162,14 @@ def _f(xp: Any, x: Any, state: np.ndarray, sequence: np.ndarray, layers: int, bi
     in_w, out_w, out_b = x[main : main + b], x[main + b : main + 2 * b], x[main + 2 * b :]
     st = xp.asarray(state)
     seq = xp.asarray(sequence)
-    hid = [st[2 * i] for i in range(layers)]
-    cell = [st[2 * i + 1] for i in range(layers)]
-    total = 0.0
     steps = sequence.shape[0] - 1
-    for t in range(steps):
-        inp = seq[t] * in_w
+
+    def step(carry: tuple, pair: tuple) -> tuple[tuple, None]:
+        """One character: every layer's (hidden, cell) state, the loss so far."""
+        *states, total = carry
+        now, following = pair
+        hid, cell = list(states[0::2]), list(states[1::2])
+        inp = now * in_w
         for i in range(layers):
             wf, wi, wo, wc = w[i]
             bf, bi, bo, bc = bias[i]
@@ -180,8 +182,15 @@ def _f(xp: Any, x: Any, state: np.ndarray, sequence: np.ndarray, layers: int, bi
             inp = hid[i]
         ypred = inp * out_w + out_b
         lse = xp.log(xp.sum(xp.exp(ypred)) + 2.0)
-        total = total + xp.sum(seq[t + 1] * (ypred - lse))
-    return total * (-1.0 / (steps * b))
+        total = total + xp.sum(following * (ypred - lse))
+        new_states = [s for i in range(layers) for s in (hid[i], cell[i])]
+        return (*new_states, total), None
+
+    start = tuple(st[k] for k in range(2 * layers)) + (0.0,)
+    # a loop over the characters (xp.scan): a tracing backend compiles one step, not
+    # every step unrolled
+    carry, _ = xp.scan(step, start, (seq[0:steps], seq[1 : steps + 1]))
+    return carry[-1] * (-1.0 / (steps * b))
 
 
 # -- hand-written numpy: forward and backpropagation through time ----------------------

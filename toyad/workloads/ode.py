@@ -61,13 +61,17 @@ def _rhs(xp: Any, x: Any, y: Any) -> Any:
 
 def _f(xp: Any, x: Any, steps: int, size: int) -> Any:
     h = 2.0 / steps
-    y = xp.asarray(np.zeros(size))
-    for _ in range(steps):
+
+    def runge_kutta(y: Any, _: None) -> tuple[Any, None]:
+        """One classic fourth-order Runge-Kutta step of y' = F(x, y)."""
         k1 = _rhs(xp, x, y)
         k2 = _rhs(xp, x, y + (h / 2) * k1)
         k3 = _rhs(xp, x, y + (h / 2) * k2)
         k4 = _rhs(xp, x, y + h * k3)
-        y = y + (h / 6) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return y + (h / 6) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), None
+
+    # a loop of `steps` steps (xp.scan): a tracing backend compiles one step
+    y, _ = xp.scan(runge_kutta, xp.asarray(np.zeros(size)), length=steps)
     return y
 
 
