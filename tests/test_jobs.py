@@ -331,7 +331,7 @@ def test_each_part_of_a_job_skips_what_every_earlier_part_finished(tmp_path, mon
 
     calls = []
 
-    def fake_run_shard(args, cwd, shard, env=None, folder=None):
+    def fake_run_shard(args, cwd, shard, env=None, folder=None, memory_line=None):
         calls.append((list(args), dict(env or {})))
         (Path(folder) / "run").mkdir(parents=True)
         (Path(folder) / "latest").symlink_to(Path(folder) / "run")
@@ -359,7 +359,7 @@ def test_a_part_killed_without_its_run_keeps_what_the_job_did(tmp_path, monkeypa
     from toyad.bench import cluster, jobs
     from toyad.bench.journal import JOURNAL_NAME
 
-    def fake_run_shard(args, cwd, shard, env=None, folder=None):
+    def fake_run_shard(args, cwd, shard, env=None, folder=None, memory_line=None):
         run_dir = Path(folder) / "run"
         run_dir.mkdir(parents=True)
         if "--continue-after" not in args:  # the first part: stops for a fresh process
@@ -384,3 +384,68 @@ def test_a_part_killed_without_its_run_keeps_what_the_job_did(tmp_path, monkeypa
     assert killed["run"]["toyad"]["cases"] == [{"backend": "b", "n": 2}]  # finished only
     assert killed["run"]["toyad"]["complete"] is False and "-9" in killed["output_tail"]
     assert jobs.part_failed(killed)
+
+
+def test_a_part_ended_at_its_memory_line_goes_on_in_a_fresh_process(tmp_path, monkeypatch):
+    """The controller ends a part past its memory line (a library allocating in C ran past
+    the case's limit): the case under way is recorded skipped-too-large and done, and the
+    job goes on after it in a fresh process; nothing is lost, nothing fails."""
+    from toyad.bench import cluster, jobs
+    from toyad.bench.journal import JOURNAL_NAME, read_journal
+
+    calls = []
+
+    def fake_run_shard(args, cwd, shard, env=None, folder=None, memory_line=None):
+        calls.append((args, memory_line))
+        run_dir = Path(folder) / "run"
+        run_dir.mkdir(parents=True)
+        if "--continue-after" in args:
+            (Path(folder) / "latest").symlink_to(run_dir)
+            return {"shard": shard, "returncode": 0, "seconds": 1.0, "output_tail": "",
+                    "run": {"toyad": {"cases": [{"n": 4}]}}, "folder": folder}  # fmt: skip
+        record = {"suite": "scaling", "backend": "tf-function", "operation": "gradient",
+                  "mode": "forward", "problem": "p", "n": 4096, "m": 1}  # fmt: skip
+        lines = [
+            {"kind": "header", "profile": "full", "started": "now", "environment": {}},
+            {"kind": "start", "nodeid": "t::a", "record": {**record, "n": 1024}},
+            {"kind": "case", "nodeid": "t::a", "record": {**record, "n": 1024}},
+            {"kind": "done", "nodeid": "t::a", "at_s": 1.0},
+            {"kind": "start", "nodeid": "t::b", "record": record},
+        ]  # (t::b was running when the part was ended)
+        (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
+        failed = cluster.ShardFailed("ended")
+        failed.over_memory = int(3.9 * 2**30)
+        raise failed
+
+    monkeypatch.setattr(cluster, "run_shard", fake_run_shard)
+    said = []
+    parts = jobs.run_job(["benchmarks"], ".", "1/2", {}, tmp_path, said.append, 100.0)
+    assert [line for _, line in calls] == [int(3.75 * 2**30)] * 2  # the limit 3.5 + 0.25
+    ended, rest = parts
+    assert not jobs.part_failed(ended) and "3.90 GiB" in said[0]
+    cases = {c["n"]: c for c in ended["run"]["toyad"]["cases"]}
+    assert cases[1024].get("status") is None and cases[4096]["status"] == "skipped-too-large"
+    assert cases[4096]["message"].startswith("stopped at 3.90 GiB resident")
+    after = [
+        a for args, _ in calls[1:] for i, a in enumerate(args) if args[i - 1] == "--continue-after"
+    ]
+    assert after == [str(tmp_path / "1-of-2" / "run")]
+    assert read_journal(after[0]).done == {"t::a", "t::b"}
+
+
+def test_run_shard_ends_a_process_past_its_memory_line(tmp_path):
+    from toyad.bench import cluster
+
+    hog = tmp_path / "conftest.py"
+    hog.write_text(
+        "import time\n"
+        "def pytest_configure(config):\n"
+        "    config._hog = bytearray(400 << 20)\n"  # touched: resident
+        "    time.sleep(30)\n"
+    )
+    start = time.perf_counter()
+    with pytest.raises(cluster.ShardFailed) as info:
+        cluster.run_shard(["-p", "no:cacheprovider", str(tmp_path)], str(tmp_path), "1/1",
+                          folder=str(tmp_path / "out"), memory_line=200 << 20)  # fmt: skip
+    assert info.value.over_memory > 200 << 20 and "memory line" in str(info.value)
+    assert time.perf_counter() - start < 20

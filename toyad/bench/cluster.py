@@ -51,8 +51,16 @@ class ClusterError(RuntimeError):
     """The cluster cannot run the selection (no dask, no workers, a bad address)."""
 
 
+MEMORY_POLL_S = 0.05  # how often run_shard reads its subprocess's resident memory
+
+
 class ShardFailed(RuntimeError):
-    """A shard's pytest ended without writing a run (it is retried once)."""
+    """A shard's pytest ended without writing a run (it is retried once).
+
+    ``over_memory``: the resident bytes at which :func:`run_shard` ended it for passing
+    its memory line (0: it ended by itself)."""
+
+    over_memory: int = 0
 
 
 @dataclass
@@ -115,33 +123,55 @@ def run_shard(
     shard: str,
     env: dict[str, str] | None = None,
     folder: str | None = None,
+    memory_line: int | None = None,
 ) -> dict[str, Any]:
     """Run one shard's pytest in a subprocess (on a worker); its run JSON and outcome
     (``env``: the subprocess's environment, default this one's; ``folder``: its report
-    folder, new and kept, default a temporary one removed after).
+    folder, new and kept, default a temporary one removed after; ``memory_line``: bytes
+    of resident memory past which the subprocess is ended at once, what a library
+    allocating in C does before the case's own guard can stop it).
 
     Raises ShardFailed when pytest ends without a run and without "no tests ran"
-    (killed, crashed, a usage error), so that dask retries the shard once.
+    (killed, crashed, ended at its memory line, a usage error), so that dask retries
+    the shard once.
     """
     from toyad.bench.environment import machine_label
+    from toyad.bench.guard import rss_bytes
 
     keep = folder is not None
     folder = folder or tempfile.mkdtemp(prefix="toyad-shard-")
     command = [sys.executable, "-m", "pytest", *args, "--shard", shard, "--report-dir", folder]
     start = time.perf_counter()
+    over_memory = 0
     try:
-        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+        proc = subprocess.Popen(
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        while True:
+            try:  # (a retried communicate loses no output)
+                stdout, stderr = proc.communicate(timeout=MEMORY_POLL_S if memory_line else None)
+                break
+            except subprocess.TimeoutExpired:
+                rss = rss_bytes(proc.pid)
+                if memory_line and rss > memory_line and not over_memory:
+                    over_memory = rss
+                    proc.kill()
         path = Path(folder) / "latest" / "benchmark.json"
         run = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-    tail = (proc.stdout + proc.stderr)[-OUTPUT_TAIL:]
-    if run is None and proc.returncode != 5:  # 5: this shard selected no test
-        raise ShardFailed(
+    tail = (stdout + stderr)[-OUTPUT_TAIL:]
+    if over_memory or (run is None and proc.returncode != 5):  # 5: it selected no test
+        failed = ShardFailed(
             f"shard {shard}: pytest exited with {proc.returncode} without writing a run "
             f"on {platform.node()}: ...{tail[-600:]}"
+            if not over_memory
+            else f"shard {shard}: ended at {over_memory / 2**30:.2f} GiB resident, past "
+            f"its {memory_line / 2**30:.2f} GiB memory line"  # type: ignore[operator]
         )
+        failed.over_memory = over_memory
+        raise failed
     return {
         "shard": shard,
         "returncode": proc.returncode,

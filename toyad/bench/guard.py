@@ -50,10 +50,11 @@ class CaseAborted(BaseException):
         super().__init__(reason)
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process now (0 where /proc is missing)."""
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of this process (or of process ``pid``) now (0 where /proc is
+    missing or the process is gone)."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
             return int(handle.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0

@@ -1066,6 +1066,9 @@ class Harness:
         """
         benchmark.group = spec.group
         record = self.new_record(spec, benchmark)
+        self._journal_now()
+        if self.journal is not None:  # (a job ended over its memory line is told by it)
+            self.journal.write("start", nodeid=self.current_nodeid, record=record)
         from toyad.bench.suites import left_for_later
 
         reason = left_for_later(self, spec)
@@ -1289,6 +1292,8 @@ class Harness:
         inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
         n, m = inst.n, inst.m
         record.update(n=n, m=m, passes=b.passes(op, mode, n, m), preset=spec.preset)
+        if self.journal is not None:  # the start again, with the sizes
+            self.journal.write("start", nodeid=self.current_nodeid, record=record)
         if op in SCALAR_ONLY and not inst.scalar:
             return "unsupported", f"{op} needs a scalar-valued problem; {spec.problem} has m={m}"
         key = (b.name, spec.problem, op, mode)

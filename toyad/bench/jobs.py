@@ -45,6 +45,10 @@ RESTARTABLE_ENV = "TOYAD_JOB_RESTARTABLE"
 # restart stayed at 9.5 GiB after a case TensorFlow ran past the limit in C, and every
 # later case was "not started" for memory.
 MAX_RESTARTS = 64
+# a job whose resident memory passes its case limit (--max-rss-gib) by this much is ended
+# at once by its controller and goes on in a fresh process: a library allocating in C
+# (TensorFlow's allocator) can run past the limit before the case's guard gets to stop it
+MEMORY_LINE_MARGIN_GIB = 0.25
 # the jobs must collect the same parametrisations in the same order (see scripts/test.sh)
 HASH_SEED = "0"
 
@@ -93,6 +97,20 @@ def job_args(args: Sequence[str]) -> list[str]:
     from toyad.bench.cluster import shard_args
 
     return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
+
+
+def memory_line_of(args: Sequence[str], env: dict[str, str]) -> int | None:
+    """The resident bytes past which a job is ended (its case limit + the margin), or
+    None when the run sets no limit."""
+    from toyad.bench.harness import DEFAULT_MAX_RSS_GIB
+
+    limit = float(env.get("TOYAD_MAX_RSS_GIB", DEFAULT_MAX_RSS_GIB))
+    for i, arg in enumerate(args):
+        if arg == "--max-rss-gib" and i + 1 < len(args):
+            limit = float(args[i + 1])
+        elif arg.startswith("--max-rss-gib="):
+            limit = float(arg.split("=", 1)[1])
+    return int((limit + MEMORY_LINE_MARGIN_GIB) * 2**30) if limit > 0 else None
 
 
 def run_jobs(
@@ -173,19 +191,57 @@ def run_job(
         last = len(parts) == MAX_RESTARTS  # (the last part runs to the end of the shard)
         part_env = {**env, RESTARTABLE_ENV: "0" if last else "1"}
         where = str(base) if not parts else f"{base}-{len(parts)}"
+        line = None if last else memory_line_of(args, env)
         try:
             parts.append(
-                run_shard([*job_args(args), *extra], cwd, shard, env=part_env, folder=where)
+                run_shard(
+                    [*job_args(args), *extra],
+                    cwd,
+                    shard,
+                    env=part_env,
+                    folder=where,
+                    memory_line=line,
+                )  # fmt: skip
             )
         except ShardFailed as exc:  # killed (out of memory) or crashed: keep what it did
-            journaled = _journaled_part(shard, where, str(exc))
-            exc.parts = parts + ([journaled] if journaled else [])  # type: ignore[attr-defined]
-            raise
+            ended = _ended_over_memory(shard, where, exc) if exc.over_memory else None
+            if ended is None:
+                journaled = _journaled_part(shard, where, str(exc))
+                exc.parts = parts + ([journaled] if journaled else [])  # type: ignore[attr-defined]
+                raise
+            parts.append(ended)
         why = _restart_of(parts[-1])
         if not why:
             return parts
         say(f"toyad: job {shard} goes on in a fresh process: {why}")
-        finished.append(str((Path(parts[-1]["folder"]) / "latest").resolve()))
+        latest = parts[-1].get("latest") or (Path(parts[-1]["folder"]) / "latest").resolve()
+        finished.append(str(latest))
+
+
+def _ended_over_memory(shard: str, folder: str, exc: Exception) -> dict[str, Any] | None:
+    """A part its controller ended at the memory line: the case under way recorded
+    skipped-too-large (its item done), the part's run rebuilt from its journal, marked to
+    go on in a fresh process; None when no case was under way (a failure, then)."""
+    from toyad.bench.guard import STOPPED_PREFIX
+    from toyad.bench.journal import JOURNAL_NAME, close_ended_case
+
+    journals = sorted(Path(folder).glob(f"*/{JOURNAL_NAME}"))
+    if not journals:
+        return None
+    rss = getattr(exc, "over_memory", 0) / 2**30
+    message = (
+        f"{STOPPED_PREFIX}at {rss:.2f} GiB resident, past the job's memory line (the memory "
+        f"limit + {MEMORY_LINE_MARGIN_GIB:g} GiB): its process was ended to give it back"
+    )
+    if close_ended_case(journals[-1].parent, "skipped-too-large", message) is None:
+        return None
+    part = _journaled_part(shard, folder, str(exc))
+    if part is None:
+        return None
+    part["run"]["toyad"]["restart"] = f"ended at {rss:.2f} GiB resident (its memory line)"
+    part["returncode"] = 0  # (ended by design, its work kept: not a failure)
+    part["latest"] = str(journals[-1].parent)
+    return part
 
 
 def _journaled_part(shard: str, folder: str, why: str) -> dict[str, Any] | None:

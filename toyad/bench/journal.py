@@ -8,6 +8,7 @@ line is one JSON object, written and flushed as soon as it is known:
     {"kind": "semantics", "nodeid": ..., "row": {<SEMANTICS_COLUMNS>}}
     {"kind": "done", "nodeid": ..., "at_s": ...}  # the item finished (its rows are above),
                                                   # at_s seconds after the run started
+    {"kind": "start", "nodeid": ..., "record": {...}}  # a harness case begins (its spec)
 
 A process killed mid-line leaves a torn last line: :func:`read_journal`
 ignores it. A run that is killed, crashes or runs out of memory therefore
@@ -135,3 +136,36 @@ def run_from_journal(folder: str | Path) -> dict[str, Any]:
         ),
     }
     return {"benchmarks": [], "machine_info": {}, "commit_info": {}, "toyad": toyad}
+
+
+def close_ended_case(folder: str | Path, status: str, message: str) -> str | None:
+    """The process writing this journal was ended from outside during a harness case:
+    record that case (``status``, ``message``) and its item as done, so that a run
+    continuing after this one neither runs it again nor loses it. Returns its node id,
+    or None when no case was under way."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / JOURNAL_NAME
+    started: dict[str, Any] | None = None
+    done: set[str] = set()
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("kind") == "start" and isinstance(entry.get("record"), dict):
+                started = entry
+            elif entry.get("kind") == "done":
+                done.add(str(entry.get("nodeid") or ""))
+    if started is None or str(started.get("nodeid") or "") in done:
+        return None
+    nodeid = str(started.get("nodeid") or "")
+    record = {**started["record"], "status": status, "message": message}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n")  # (a line torn by the kill stays a line of its own)
+        handle.write(json.dumps({"kind": "case", "nodeid": nodeid, "record": record}) + "\n")
+        handle.write(json.dumps({"kind": "done", "nodeid": nodeid, "at_s": None}) + "\n")
+    return nodeid
