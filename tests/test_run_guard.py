@@ -53,6 +53,19 @@ def test_a_time_stop_a_library_swallows_is_raised_again():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # nothing left armed
 
 
+def test_an_alarm_handled_after_the_case_left_its_block_is_inert():
+    """The time stop repeats every REPEAT_S while the case is inside its block; an alarm
+    whose handler runs once the case has left (it fired as the block ended) must neither
+    stop what runs next nor arm the timer again (a job ended by SIGALRM once: the
+    repeating alarm outlived its block and met the default handler)."""
+    guard = guards.Guard(None)
+    with pytest.raises(guards.CaseAborted), guard.limits(0.1, "late"):
+        time.sleep(5)
+    assert guard.fired is not None and guard.fired.kind == "time"
+    guard._on_alarm(signal.SIGALRM, None)  # the late handler: nothing happens
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
 def test_guard_stops_growing_memory_at_the_memory_limit():
     limit = guards.rss_bytes() + (150 << 20)
     g = guards.Guard(max_rss_bytes=limit, poll_s=0.01)

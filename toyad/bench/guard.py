@@ -130,11 +130,14 @@ class Guard:
         self._main = threading.main_thread().ident
         self._usable = threading.current_thread() is threading.main_thread()
         self._watcher: threading.Thread | None = None
+        self._inside = False  # within limits(): the alarm may stop the case
         self.aborted = 0
         self.fired: CaseAborted | None = None  # the last stop, even if a library re-wrapped it
 
     # -- signal handlers (main thread) ---------------------------------------
     def _on_alarm(self, signum: int, frame: object) -> None:
+        if not self._inside:  # an alarm already under way as the case left its block
+            return
         if self._armed:
             self._armed = False
             self.fired = CaseAborted("time", self._reason_time())
@@ -205,6 +208,7 @@ class Guard:
         self._label, self._reason, self._limit_s = label, "", seconds or 0.0
         self.fired = None
         self._armed = True
+        self._inside = True
         if seconds:
             signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
@@ -213,7 +217,15 @@ class Guard:
             self.aborted += 1
             raise
         finally:
-            self._armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_alarm)
-            signal.signal(signal.SIGUSR1, old_usr1)
+            # an alarm handled on the way out may raise once more, here: the timer is
+            # still cancelled and the handlers restored (left armed, the repeating alarm
+            # would stop whatever runs next, and with the default handler back, end the
+            # process: SIGALRM)
+            try:
+                self._inside = False
+            finally:
+                self._inside = False
+                self._armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old_alarm)
+                signal.signal(signal.SIGUSR1, old_usr1)
