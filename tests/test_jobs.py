@@ -386,10 +386,12 @@ def test_a_part_killed_without_its_run_keeps_what_the_job_did(tmp_path, monkeypa
     assert jobs.part_failed(killed)
 
 
-def test_a_part_ended_at_its_memory_line_goes_on_in_a_fresh_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ending", ["memory line", "crash"])
+def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeypatch, ending):
     """The controller ends a part past its memory line (a library allocating in C ran past
-    the case's limit): the case under way is recorded skipped-too-large and done, and the
-    job goes on after it in a fresh process; nothing is lost, nothing fails."""
+    the case's limit), or the part crashes (a signal): the case under way is recorded
+    (skipped-too-large; an error saying how the process ended) and done, and the job
+    goes on after it in a fresh process; nothing is lost."""
     from toyad.bench import cluster, jobs
     from toyad.bench.journal import JOURNAL_NAME, read_journal
 
@@ -413,6 +415,10 @@ def test_a_part_ended_at_its_memory_line_goes_on_in_a_fresh_process(tmp_path, mo
             {"kind": "start", "nodeid": "t::b", "record": record},
         ]  # (t::b was running when the part was ended)
         (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
+        if ending == "crash":
+            raise cluster.ShardFailed(
+                f"shard {shard}: pytest exited with -14 without writing a run on vm: ..."
+            )
         failed = cluster.ShardFailed("ended")
         failed.over_memory = int(3.9 * 2**30)
         raise failed
@@ -422,10 +428,16 @@ def test_a_part_ended_at_its_memory_line_goes_on_in_a_fresh_process(tmp_path, mo
     parts = jobs.run_job(["benchmarks"], ".", "1/2", {}, tmp_path, said.append, 100.0)
     assert [line for _, line in calls] == [int(3.75 * 2**30)] * 2  # the limit 3.5 + 0.25
     ended, rest = parts
-    assert not jobs.part_failed(ended) and "3.90 GiB" in said[0]
     cases = {c["n"]: c for c in ended["run"]["toyad"]["cases"]}
-    assert cases[1024].get("status") is None and cases[4096]["status"] == "skipped-too-large"
-    assert cases[4096]["message"].startswith("stopped at 3.90 GiB resident")
+    assert cases[1024].get("status") is None
+    if ending == "crash":
+        assert "crashed (pytest exited with -14)" in said[0]
+        assert cases[4096]["status"] == "error"
+        assert cases[4096]["message"].endswith("during this case: pytest exited with -14")
+    else:
+        assert not jobs.part_failed(ended) and "3.90 GiB" in said[0]
+        assert cases[4096]["status"] == "skipped-too-large"
+        assert cases[4096]["message"].startswith("stopped at 3.90 GiB resident")
     after = [
         a for args, _ in calls[1:] for i, a in enumerate(args) if args[i - 1] == "--continue-after"
     ]

@@ -204,7 +204,7 @@ def run_job(
                 )  # fmt: skip
             )
         except ShardFailed as exc:  # killed (out of memory) or crashed: keep what it did
-            ended = _ended_over_memory(shard, where, exc) if exc.over_memory else None
+            ended = None if last else _ended_during_a_case(shard, where, exc)
             if ended is None:
                 journaled = _journaled_part(shard, where, str(exc))
                 exc.parts = parts + ([journaled] if journaled else [])  # type: ignore[attr-defined]
@@ -218,28 +218,37 @@ def run_job(
         finished.append(str(latest))
 
 
-def _ended_over_memory(shard: str, folder: str, exc: Exception) -> dict[str, Any] | None:
-    """A part its controller ended at the memory line: the case under way recorded
-    skipped-too-large (its item done), the part's run rebuilt from its journal, marked to
-    go on in a fresh process; None when no case was under way (a failure, then)."""
+def _ended_during_a_case(shard: str, folder: str, exc: Exception) -> dict[str, Any] | None:
+    """A part that ended during a harness case: ended by its controller at the memory
+    line (the case recorded skipped-too-large) or crashed (the case recorded an error,
+    with how the process ended). Its item is marked done, the part's run rebuilt from
+    its journal and marked to go on in a fresh process, so the rest of the job still
+    runs; None when no case was under way (then the job fails, its work kept)."""
     from toyad.bench.guard import STOPPED_PREFIX
     from toyad.bench.journal import JOURNAL_NAME, close_ended_case
 
     journals = sorted(Path(folder).glob(f"*/{JOURNAL_NAME}"))
     if not journals:
         return None
-    rss = getattr(exc, "over_memory", 0) / 2**30
-    message = (
-        f"{STOPPED_PREFIX}at {rss:.2f} GiB resident, past the job's memory line (the memory "
-        f"limit + {MEMORY_LINE_MARGIN_GIB:g} GiB): its process was ended to give it back"
-    )
-    if close_ended_case(journals[-1].parent, "skipped-too-large", message) is None:
+    over_memory = getattr(exc, "over_memory", 0) / 2**30
+    if over_memory:
+        status, why = "skipped-too-large", f"ended at {over_memory:.2f} GiB resident"
+        message = (
+            f"{STOPPED_PREFIX}at {over_memory:.2f} GiB resident, past the job's memory line "
+            f"(the memory limit + {MEMORY_LINE_MARGIN_GIB:g} GiB): its process was ended "
+            "to give it back"
+        )
+    else:
+        ended = str(exc).split(" without writing a run")[0].split(": ", 1)[-1]
+        status, why = "error", f"crashed ({ended})"
+        message = f"the job's process crashed during this case: {ended}"
+    if close_ended_case(journals[-1].parent, status, message) is None:
         return None
     part = _journaled_part(shard, folder, str(exc))
     if part is None:
         return None
-    part["run"]["toyad"]["restart"] = f"ended at {rss:.2f} GiB resident (its memory line)"
-    part["returncode"] = 0  # (ended by design, its work kept: not a failure)
+    part["run"]["toyad"]["restart"] = f"{why} during a case"
+    part["returncode"] = 0  # (its work kept and the job goes on; a crash is the case's error)
     part["latest"] = str(journals[-1].parent)
     return part
 
