@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,17 @@ def test_an_alarm_handled_after_the_case_left_its_block_is_inert():
     assert guard.fired is not None and guard.fired.kind == "time"
     guard._on_alarm(signal.SIGALRM, None)  # the late handler: nothing happens
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+    # an alarm handled as the block's __exit__ begins (before its clean-up) does nothing
+    # either: raised there, it would skip the clean-up and outlive the block
+    block = guard.limits(5.0, "leaving")
+    block.__enter__()
+    guard.fired = guards.CaseAborted("time", "stopped")
+    leaving = types.SimpleNamespace(f_code=guards._LEAVING)
+    guard._on_alarm(signal.SIGALRM, leaving)
+    block.__exit__(None, None, None)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is not guard._on_alarm
 
 
 def test_guard_stops_growing_memory_at_the_memory_limit():

@@ -28,7 +28,7 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from typing import Any
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 GIB = 1 << 30
@@ -135,9 +135,9 @@ class Guard:
         self.fired: CaseAborted | None = None  # the last stop, even if a library re-wrapped it
 
     # -- signal handlers (main thread) ---------------------------------------
-    def _on_alarm(self, signum: int, frame: object) -> None:
-        if not self._inside:  # an alarm already under way as the case left its block
-            return
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        if not self._inside or getattr(frame, "f_code", None) is _LEAVING:
+            return  # the case has left its block, or is leaving it: nothing to stop
         if self._armed:
             self._armed = False
             self.fired = CaseAborted("time", self._reason_time())
@@ -195,37 +195,53 @@ class Guard:
                 f"{self.max_rss_bytes / GIB:.2f} GiB limit ({label})",
             )
 
-    @contextlib.contextmanager
-    def limits(self, seconds: float | None, label: str = "") -> Iterator[None]:
+    def limits(self, seconds: float | None, label: str = "") -> _Limits:
         """Raise CaseAborted inside the block past ``seconds`` or the memory limit."""
-        if not self._usable:  # signals need the main thread: run unguarded
-            yield
+        return _Limits(self, seconds, label)
+
+
+class _Limits:
+    """The block :meth:`Guard.limits` guards. A class, not a generator: a stop raised in a
+    generator-based ``__exit__`` before it resumes the generator skips the generator's
+    clean-up, and the repeating alarm then outlives the block (it stopped a later
+    item's bookkeeping, and with the default handler back it would end the process)."""
+
+    def __init__(self, guard: Guard, seconds: float | None, label: str):
+        self.guard, self.seconds, self.label = guard, seconds, label
+        self._old: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> None:
+        g = self.guard
+        if not g._usable:  # signals need the main thread: run unguarded
             return
-        self._check_memory_now(label)
-        self._start_watcher()
-        old_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
-        old_usr1 = signal.signal(signal.SIGUSR1, self._on_memory)
-        self._label, self._reason, self._limit_s = label, "", seconds or 0.0
-        self.fired = None
-        self._armed = True
-        self._inside = True
-        if seconds:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
+        g._check_memory_now(self.label)
+        g._start_watcher()
+        self._old = (
+            signal.signal(signal.SIGALRM, g._on_alarm),
+            signal.signal(signal.SIGUSR1, g._on_memory),
+        )
+        g._label, g._reason, g._limit_s = self.label, "", self.seconds or 0.0
+        g.fired = None
+        g._armed = True
+        g._inside = True
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        # (an alarm handled in this frame does nothing: _on_alarm knows its code)
+        g = self.guard
         try:
-            yield
-        except CaseAborted:
-            self.aborted += 1
-            raise
+            g._inside = False
         finally:
-            # an alarm handled on the way out may raise once more, here: the timer is
-            # still cancelled and the handlers restored (left armed, the repeating alarm
-            # would stop whatever runs next, and with the default handler back, end the
-            # process: SIGALRM)
-            try:
-                self._inside = False
-            finally:
-                self._inside = False
-                self._armed = False
+            g._inside = False
+            g._armed = False
+            if self._old is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, old_alarm)
-                signal.signal(signal.SIGUSR1, old_usr1)
+                signal.signal(signal.SIGALRM, self._old[0])
+                signal.signal(signal.SIGUSR1, self._old[1])
+                self._old = None
+        if kind is not None and issubclass(kind, CaseAborted):
+            g.aborted += 1
+
+
+_LEAVING = _Limits.__exit__.__code__
