@@ -201,7 +201,7 @@ def run_job(
                     env=part_env,
                     folder=where,
                     memory_line=line,
-                )  # fmt: skip
+                )
             )
         except ShardFailed as exc:  # killed (out of memory) or crashed: keep what it did
             ended = None if last else _ended_during_a_case(shard, where, exc)
