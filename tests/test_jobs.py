@@ -425,7 +425,8 @@ def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeyp
 
     monkeypatch.setattr(cluster, "run_shard", fake_run_shard)
     said = []
-    parts = jobs.run_job(["benchmarks"], ".", "1/2", {}, tmp_path, said.append, 100.0)
+    limit = int(3.5 * 2**30)
+    parts = jobs.run_job(["benchmarks"], ".", "1/2", {}, tmp_path, said.append, 100.0, limit)
     assert [line for _, line in calls] == [int(3.75 * 2**30)] * 2  # the limit 3.5 + 0.25
     ended, rest = parts
     cases = {c["n"]: c for c in ended["run"]["toyad"]["cases"]}

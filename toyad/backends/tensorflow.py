@@ -222,9 +222,7 @@ class TensorFlowNamespace:
             return _PYTHON_LOOPS["while_loop"](cond, body, carry)
         TensorFlowNamespace.graph_loops += 1
         carry = tf.nest.map_structure(_t, carry)
-        (carry,) = tf.while_loop(
-            lambda c: cond(c), lambda c: (_same_structure(c, body(c)),), (carry,)
-        )
+        (carry,) = tf.while_loop(cond, lambda c: (_same_structure(c, body(c)),), (carry,))
         return carry
 
     def __getattr__(self, name: str) -> Any:  # outside the contract: tnp's

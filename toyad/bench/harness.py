@@ -549,7 +549,7 @@ class Harness:
             self._stopping_sizes.setdefault(key, []).append(((n, m, data), why))
         if status == "skipped-too-large":
             self._too_large.setdefault(key, []).append((n, m, data))
-        if record.get("status") == "unsupported" and message.startswith("backend '"):
+        if status == "unsupported" and message.startswith("backend '"):
             self._refused.setdefault(key, (n, m, message))  # (refused in prepare)
 
     def note_item(self, suite: str, seconds: float, nodeid: str = "") -> None:

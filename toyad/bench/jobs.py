@@ -99,20 +99,6 @@ def job_args(args: Sequence[str]) -> list[str]:
     return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
 
 
-def memory_line_of(args: Sequence[str], env: dict[str, str]) -> int | None:
-    """The resident bytes past which a job is ended (its case limit + the margin), or
-    None when the run sets no limit."""
-    from toyad.bench.harness import DEFAULT_MAX_RSS_GIB
-
-    limit = float(env.get("TOYAD_MAX_RSS_GIB", DEFAULT_MAX_RSS_GIB))
-    for i, arg in enumerate(args):
-        if arg == "--max-rss-gib" and i + 1 < len(args):
-            limit = float(args[i + 1])
-        elif arg.startswith("--max-rss-gib="):
-            limit = float(arg.split("=", 1)[1])
-    return int((limit + MEMORY_LINE_MARGIN_GIB) * 2**30) if limit > 0 else None
-
-
 def run_jobs(
     args: Sequence[str],
     cwd: str,
@@ -120,9 +106,11 @@ def run_jobs(
     say: Callable[[str], None],
     folder: Path,
     budget_s: float,
+    memory_limit: int | None = None,
 ) -> JobsOutcome:
     """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs.
-    Each job's run folder (its journal as it goes) is ``folder/K-of-N``."""
+    Each job's run folder (its journal as it goes) is ``folder/K-of-N``; ``memory_limit``:
+    the run's case limit in bytes (a job's memory line is MEMORY_LINE_MARGIN_GIB above)."""
     from toyad.bench.cluster import ShardFailed
 
     outcome = JobsOutcome(jobs=jobs)
@@ -139,7 +127,9 @@ def run_jobs(
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                k: pool.submit(run_job, args, cwd, f"{k}/{jobs}", env, folder, say, budget_s)
+                k: pool.submit(
+                    run_job, args, cwd, f"{k}/{jobs}", env, folder, say, budget_s, memory_limit
+                )
                 for k in range(1, jobs + 1)
             }
             for k, future in futures.items():
@@ -172,11 +162,14 @@ def run_job(
     folder: Path,
     say: Callable[[str], None],
     budget_s: float,
+    memory_limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """One job's runs: its shard, and, each time it stopped to go on in a fresh process
-    (its run says ``restart``), what no part had finished yet (``--continue-after``
-    each earlier part's folder), in a folder of its own; the MAX_RESTARTS-th part may
-    not stop. Each part's run holds the cases its own process measured."""
+    (its run says ``restart``, or it was ended during a case: past its memory line, the
+    case limit ``memory_limit`` + MEMORY_LINE_MARGIN_GIB, or by a crash), what no part had
+    finished yet (``--continue-after`` each earlier part's folder), in a folder of its
+    own; the MAX_RESTARTS-th part may not stop. Each part's run holds the cases its own
+    process measured."""
     from toyad.bench.cluster import ShardFailed, run_shard
 
     base = folder / shard.replace("/", "-of-")
@@ -191,7 +184,9 @@ def run_job(
         last = len(parts) == MAX_RESTARTS  # (the last part runs to the end of the shard)
         part_env = {**env, RESTARTABLE_ENV: "0" if last else "1"}
         where = str(base) if not parts else f"{base}-{len(parts)}"
-        line = None if last else memory_line_of(args, env)
+        line = None
+        if memory_limit and not last:
+            line = memory_limit + int(MEMORY_LINE_MARGIN_GIB * 2**30)
         try:
             parts.append(
                 run_shard(

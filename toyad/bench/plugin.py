@@ -590,7 +590,7 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = h.report_dir / f"jobs-{stamp}"
     args, cwd = config.invocation_params.args, str(config.invocation_params.dir)
-    outcome = run_jobs(args, cwd, jobs, say, folder, h.run_budget_s)
+    outcome = run_jobs(args, cwd, jobs, say, folder, h.run_budget_s, h.max_rss_bytes)
     config.stash[JOBS_OUTCOME] = outcome
     try:
         merged = merged_run(outcome)
