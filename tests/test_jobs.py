@@ -14,6 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from toyad.bench.claims import ENV as CLAIMS_ENV
+from toyad.bench.claims import Claims, ClaimsError, claim_order
 from toyad.bench.harness import CaseSpec
 from toyad.bench.jobs import JobsError, job_args, merged_time_spent, outcome_counts, parse_jobs
 from toyad.bench.shard import lineage_of, select_shard
@@ -145,7 +147,7 @@ def test_auto_takes_one_job_per_usable_cpu_at_most_two():
 def test_a_jobs_command_line_drops_the_controllers_own_options():
     args = ["benchmarks", "--jobs", "2", "--report-dir", "r", "-q", "--shard=1/2", "--jobs=3"]
     assert job_args(args) == [
-        *["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
+        *["benchmarks", "-q", "--jobs", "1", "--shard-by", "claim", "--no-report-page"]
     ]
 
 
@@ -225,6 +227,82 @@ def test_a_primal_and_its_derivatives_share_a_job_where_the_suite_times_the_prim
     for backend in ("jax-jit", "tf-function", "tensor", "dual"):
         holding = [k for k, p in enumerate(parts) if any(backend in i.nodeid for i in p)]
         assert len(holding) == 1, backend
+
+
+# -- claims: lineages dealt as the jobs go ------------------------------------------------------
+CLAIMER = textwrap.dedent(
+    """
+    import sys
+    from toyad.bench.claims import Claims
+    claims = Claims(sys.argv[1], sys.argv[2])
+    print(" ".join(f"L{k}" for k in range(200) if claims.mine(f"L{k}")))
+    """
+)
+
+
+def test_each_lineage_is_claimed_by_one_job_and_stays_its_own(tmp_path):
+    path = str(tmp_path / "claims")
+    first, second = Claims(path, "1"), Claims(path, "2")
+    assert first.mine("scaling:jax-jit") and not second.mine("scaling:jax-jit")
+    assert second.mine("scaling:tensor") and not first.mine("scaling:tensor")
+    assert second.owner_of("scaling:jax-jit") == "1"
+    again = Claims(path, "1")  # the same job in a fresh process keeps its claims
+    assert again.mine("scaling:jax-jit") and not again.mine("scaling:tensor")
+
+
+def test_two_processes_claiming_at_once_split_the_lineages_without_overlap(tmp_path):
+    path = str(tmp_path / "claims")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, path, owner],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for owner in ("1", "2")
+    ]
+    won = [set(p.communicate(timeout=120)[0].split()) for p in procs]
+    assert not won[0] & won[1] and won[0] | won[1] == {f"L{k}" for k in range(200)}
+    lines = Path(path).read_text().splitlines()
+    assert len(lines) == 200 and all(line.count("\t") == 1 for line in lines)
+
+
+def test_without_the_claims_file_claiming_is_refused_by_name(monkeypatch):
+    monkeypatch.delenv(CLAIMS_ENV, raising=False)
+    with pytest.raises(ClaimsError, match="--shard-by claim needs the claims file"):
+        Claims.from_env("1")
+
+
+def test_a_claiming_job_runs_each_lineage_whole_the_dearest_first():
+    items, suites, costs = [], [], []
+    for suite, backend, cost in (
+        ("hessians", "dual", 1.0),
+        ("scaling", "reverse", 1.0),
+        ("scaling", "jax-jit", 3.0),
+        ("scaling", "reverse", 1.0),  # (a second item of the reverse lineage)
+        ("scaling", "tensor", 2.0),
+        ("workloads", "dual", 5.0),
+        ("workloads", "tensor", 1.0),
+    ):
+        items.append(f"{suite}:{backend}:{len(items)}")
+        suites.append(suite)
+        costs.append(cost)
+    ordered = claim_order(
+        items,
+        suites,
+        costs,
+        lambda item, suite: ":".join(item.split(":")[:2]),
+        first=lambda item: item.startswith("workloads:tensor"),
+    )
+    assert ordered == [
+        "hessians:dual:0",
+        "scaling:jax-jit:2",
+        "scaling:reverse:1",  # 1 + 1 = 2, tied with tensor: the earlier-listed first
+        "scaling:reverse:3",
+        "scaling:tensor:4",
+        "workloads:tensor:6",  # a key backend before any other
+        "workloads:dual:5",
+    ]
 
 
 # -- through pytest ----------------------------------------------------------------------------

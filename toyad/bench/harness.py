@@ -411,7 +411,8 @@ class Harness:
     problem_patterns: str | None = None  # --problems as given (it selects user problems too)
     outcomes: bool = True  # conclude() passes/fails/skips the test (False: toyad.compare)
     shard: str = ""  # "K/N" when this run is one of N shards of a selection (--shard)
-    shard_by: str = "cell"  # how the shards were dealt (cell: machines; lineage: jobs)
+    shard_by: str = "cell"  # how the shards were dealt (cell: machines; lineage; claim: jobs)
+    claims: Any = None  # toyad.bench.claims.Claims of a job that claims lineages as it goes
     # a job its controller restarts in a fresh process (toyad.bench.jobs) asks for that
     # when releasing every cache leaves it over RESTART_FRACTION of the limit
     # (restart_wanted: why)
@@ -446,6 +447,8 @@ class Harness:
         self._too_large: dict[tuple, list[tuple[int, int, int | None]]] = {}
         self.restart_wanted = ""  # why this job should go on in a fresh process ('' if not)
         self.deferred = ""  # the item left to that fresh process
+        self.lineages: dict[str, str] = {}  # claiming jobs: test item -> its lineage
+        self.passed_over = ""  # the item of another job's lineage just passed over
         self._on_selected: dict[str, list[Callable[[Harness], None]]] = {}
         self.deep_releases = 0
         self._memory_retried: set[str] = set()  # case ids run again after a deep release
@@ -626,13 +629,14 @@ class Harness:
         ``suite`` (work a suite can begin in the background: a worker's imports)."""
         self._on_selected.setdefault(suite, []).append(start)
 
-    def selected(self, suite_items: dict[str, int]) -> None:
-        """The run's selection is known: begin what its suites asked for (when_selected)."""
-        for suite, starts in self._on_selected.items():
-            if suite_items.get(suite):
-                for start in starts:
-                    start(self)
-        self._on_selected.clear()
+    def selected(self, suite_items: dict[str, int], whole: bool = True) -> None:
+        """The run's selection is known (``whole``; else these suites are this job's now):
+        begin what its suites asked for (when_selected), once."""
+        for suite in [s for s in self._on_selected if suite_items.get(s)]:
+            for start in self._on_selected.pop(suite):
+                start(self)
+        if whole:
+            self._on_selected.clear()
 
     def plan_budget(self, suite_items: dict[str, int]) -> None:
         """Each suite's estimated seconds (item count x SUITE_WEIGHT), for

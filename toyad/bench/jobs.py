@@ -4,9 +4,9 @@ Most of a run is not its timed rounds but what surrounds them: tracing and
 compiling, first calls (kernels compiled per shape), checks against the
 analytic derivative, imports. With ``--jobs N`` the pytest the user started
 runs no test itself: it starts N jobs, ``python -m pytest`` with the same
-arguments plus ``--shard K/N --shard-by lineage`` (every job collects the same
-items and keeps its part: whole lineages, each backend's sizes of one problem,
-operation and mode in one job, dealt by expected cost), each pinned to its own
+arguments plus ``--shard K/N --shard-by claim`` (every job collects the same
+items and claims whole lineages as it goes, each backend's sizes of one problem,
+operation and mode in one job: :mod:`toyad.bench.claims`), each pinned to its own
 CPU, each journaling into ``<report dir>/jobs-<time>/K-of-N`` (removed once the
 merged run is published; a killed run's journals stay there). The jobs share
 one lock file (``TOYAD_TURNS``, see :mod:`toyad.bench.turns`): they never time
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toyad.bench.claims import ENV as CLAIMS_ENV
 from toyad.bench.turns import ENV as TURNS_ENV
 from toyad.bench.turns import gate_path
 
@@ -96,7 +97,7 @@ def job_args(args: Sequence[str]) -> list[str]:
     run's data, the controller the page)."""
     from toyad.bench.cluster import shard_args
 
-    return [*shard_args(args), "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
+    return [*shard_args(args), "--jobs", "1", "--shard-by", "claim", "--no-report-page"]
 
 
 def run_jobs(
@@ -116,8 +117,11 @@ def run_jobs(
     outcome = JobsOutcome(jobs=jobs)
     handle, lock = tempfile.mkstemp(prefix="toyad-turns-")
     os.close(handle)
+    handle, claims = tempfile.mkstemp(prefix="toyad-claims-")
+    os.close(handle)
     env = dict(os.environ)
     env[TURNS_ENV] = lock
+    env[CLAIMS_ENV] = claims
     env.setdefault("PYTHONHASHSEED", HASH_SEED)
     say(
         f"toyad: running as {jobs} jobs, one per CPU (they take turns to time; "
@@ -147,7 +151,7 @@ def run_jobs(
                     f"(exit {parts[-1]['returncode']}{restarts})"
                 )
     finally:
-        for path in (lock, gate_path(lock)):
+        for path in (lock, gate_path(lock), claims):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
     outcome.seconds = time.perf_counter() - start

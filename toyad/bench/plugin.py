@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from toyad import backends, runtime
+from toyad.bench.claims import Claims, ClaimsError, claim_order
 from toyad.bench.environment import environment
 from toyad.bench.harness import (
     DEFAULT_MAX_RSS_GIB,
@@ -59,7 +60,15 @@ from toyad.bench.publish import (
     write_run,
 )
 from toyad.bench.selection import SelectionError, select_names, unmatched
-from toyad.bench.shard import SHARD_BY, ShardError, measured_costs, parse_shard, select_shard
+from toyad.bench.shard import (
+    SHARD_BY,
+    ShardError,
+    item_costs,
+    lineage_of,
+    measured_costs,
+    parse_shard,
+    select_shard,
+)
 from toyad.bench.turns import turns
 from toyad.bench.user import (  # noqa: F401  (hooks: a user's function as suites)
     pytest_generate_tests,
@@ -170,7 +179,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="cell",
         choices=SHARD_BY,
         help="how --shard deals items: cell (every backend of a size in one shard: "
-        "machines) or lineage (every size of a backend's case in one shard: jobs)",
+        "machines), lineage (every size of a backend's case in one shard) or claim (a "
+        "run's jobs claim lineages as they go: toyad.bench.claims)",
     )
     group.addoption(
         "--no-report-page",
@@ -243,6 +253,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
         h.shard = shard.strip().replace(" ", "")
         h.shard_by = config.getoption("shard_by")
+        if h.shard_by == "claim":
+            try:
+                h.claims = Claims.from_env(owner=str(parse_shard(h.shard)[0]))
+            except ClaimsError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            # (after the fresh-process gate: an item another job runs never restarts this one)
+            config.pluginmanager.register(ClaimGate(h), "toyad-claim-gate")
     try:
         jobs = parse_jobs(config.getoption("jobs"))
     except JobsError as exc:
@@ -288,12 +305,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     bad = unmatched(h.problem_patterns, known)
     if bad:
         raise pytest.UsageError(f"unknown problem {bad[0]!r}; known problems: {', '.join(known)}")
+    measured = None
     if h.shard:
         try:
             costs = config.getoption("shard_costs")
             measured = measured_costs(costs) if costs else None
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if h.shard and h.claims is None:
         kept, dropped = select_shard(
             items, [suite_of(i) for i in items], parse_shard(h.shard), measured, h.shard_by
         )
@@ -302,7 +321,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = kept
     if h.timing:
         second = bool(h.shard) and parse_shard(h.shard)[0] % 2 == 0
-        items[:] = interleave_backends(in_run_order(items, fixed_reversed=second))
+        ordered = in_run_order(items, fixed_reversed=second)
+        if h.claims is not None:
+            items[:] = _in_claim_order(h, ordered, measured)
+        else:
+            items[:] = interleave_backends(ordered)
         _cap_plain_benchmarks(config, h, items)
     if not h.resumed:
         return
@@ -386,6 +409,27 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
         block.append(item)
     flush()
     return out
+
+
+def _in_claim_order(
+    h: Harness, items: list[pytest.Item], measured: dict[str, float] | None
+) -> list[pytest.Item]:
+    """A claiming job's order (toyad.bench.claims.claim_order): each suite's lineages
+    whole, the workloads' key backends (WORKLOAD_KEY_BACKENDS) first, then the dearest;
+    notes each item's lineage for the claim gate."""
+    suites = [suite_of(item) for item in items]
+    costs = item_costs(items, suites, measured)
+    h.lineages = {item.nodeid: lineage_of(item, s) for item, s in zip(items, suites)}
+
+    def key_workload(item: pytest.Item) -> bool:
+        spec = spec_of(item)
+        return (
+            spec is not None
+            and spec.suite == "workloads"
+            and (spec.backend in WORKLOAD_KEY_BACKENDS)
+        )
+
+    return claim_order(items, suites, costs, lineage_of, first=key_workload)
 
 
 def uses_harness(item: pytest.Item) -> bool:
@@ -473,6 +517,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         yield
     if h.deferred == item.nodeid:  # left to the job's fresh process (FreshProcessGate)
         return
+    if h.passed_over == item.nodeid:  # another job's lineage (ClaimGate)
+        return
     h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
@@ -509,6 +555,26 @@ class FreshProcessGate:
         return True
 
 
+class ClaimGate:
+    """In a job that claims lineages as it goes (toyad.bench.claims): an item of a lineage
+    another job claimed first is passed over here, unrecorded (that job records it)."""
+
+    def __init__(self, harness: Harness):
+        self.harness = harness
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        h = self.harness
+        lineage = h.lineages.get(item.nodeid)
+        if lineage is None or h.claims is None:
+            return None
+        if h.claims.mine(lineage):
+            h.selected({suite_of(item): 1}, whole=False)  # (a suite's early work: once mine)
+            return None
+        h.passed_over = item.nodeid
+        return True
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # only when harness cases will run here (not in jobs): the unit tests keep the
     # ordinary collector
@@ -521,8 +587,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             suite = suite_of(item)
             suites[suite] = suites.get(suite, 0) + 1
         h = harness_of(session.config)
-        h.plan_budget(suites)
-        h.selected(suites)
+        if h.claims is not None:  # this job's share, and its suites' early work once claimed
+            jobs = parse_shard(h.shard)[1]
+            h.plan_budget({suite: count / jobs for suite, count in suites.items()})
+        else:
+            h.plan_budget(suites)
+            h.selected(suites)
         freeze_heap()
 
 

@@ -178,7 +178,7 @@ def partition(cells: Iterable[tuple[str, float]], shards: int) -> dict[str, int]
     return out
 
 
-SHARD_BY = ("cell", "lineage")
+SHARD_BY = ("cell", "lineage", "claim")
 
 
 def select_shard(
