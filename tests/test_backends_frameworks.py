@@ -700,3 +700,22 @@ def test_micrograd_capabilities_are_reverse_only() -> None:
     assert not b.supports("jacobian", "forward")
     with pytest.raises(UnsupportedOperation, match="hessian"):
         b.hessian(poly_f, XPOS)
+
+
+def test_torch_compile_resets_dynamo_after_a_compile_and_only_then(monkeypatch):
+    """A case that compiled leaves dynamo reset (its caches keyed on shared code objects);
+    a release in a process that compiled nothing since resets nothing (the first reset
+    imports all of dynamo, seconds a job)."""
+    torch = pytest.importorskip("torch")
+    b = backends.get("torch-compile")
+
+    resets = []
+    monkeypatch.setattr(torch.compiler, "reset", lambda: resets.append(1))
+    b.release()
+    assert resets == []
+    x = np.array([0.7])  # d/dx sin(x²) = 2x cos(x²)
+    call = b.prepare("gradient", lambda xp, z: xp.sin(z[0] ** 2), x)
+    np.testing.assert_allclose(b.to_numpy(call()), 2 * x * np.cos(x**2), rtol=1e-12)
+    b.release()
+    b.release()
+    assert resets == [1]

@@ -775,6 +775,36 @@ def test_framework_caches_outlive_a_case_until_memory_grows(monkeypatch):
     assert b.releases[-3:] == [False, True, False] and h.deep_releases == 2
 
 
+def test_what_a_case_adds_to_the_harness_caches_is_not_counted_as_kept(monkeypatch):
+    """A new size's instance and reference stay cached for the next cases (other modes,
+    backends): the case's builds are released, but no cache-wide release follows for
+    them; the release's time is the case's release_s."""
+    from toyad.bench import guard
+
+    h = make_harness()
+    h.max_rss_bytes = 8 << 30
+    b = ReleaseCounter(name="fake", family="toy", capabilities={"jacobian": ("forward",)})
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    monkeypatch.setattr(guard, "release_memory", lambda: None)
+    monkeypatch.setattr(guard, "trim_heap", lambda: None)
+    rss = {"now": 3 << 30}
+    monkeypatch.setattr(guard, "rss_bytes", lambda: rss["now"])
+    h.release_after("fake")  # the first case sets the baseline
+    grown = {"bytes": 0}
+    real_instance = h.instance
+
+    def instance_that_grows(*args, **kwargs):
+        grown["bytes"] = 600 << 20  # over a sixteenth of 8 GiB, all of it the caches'
+        rss["now"] = (3 << 30) + grown["bytes"]
+        return real_instance(*args, **kwargs)
+
+    monkeypatch.setattr(h, "instance", instance_that_grows)
+    monkeypatch.setattr(h, "_cached_bytes", lambda: grown["bytes"])
+    record = h.run_case(FakeBenchmark(), spec())
+    assert record["status"] == "ok" and b.releases[-1] is False and h.deep_releases == 0
+    assert record["release_s"] >= 0
+
+
 def test_a_job_asks_for_a_fresh_process_when_releasing_every_cache_leaves_it_drifted(
     monkeypatch,
 ):

@@ -80,6 +80,7 @@ CASE_COLUMNS = (
     "timed_s",  # the timed rounds, wall clock
     "primal_timing_s",  # preparing, calling and timing the primal here (ratio, cap prediction)
     "reference_s",  # computing the analytic reference checked against (0: another case's)
+    "release_s",  # after the case: its builds dropped (and every cache, when it kept much)
 )
 
 # The fields that tell one case from another within a run (compare matches runs on

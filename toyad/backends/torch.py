@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,7 @@ class TorchBackend(Backend):
     """One of torch's three AD APIs (``api``: autograd | forward-ad | func)."""
 
     api: str = "autograd"
+    _compiled_since_reset: bool = field(default=False, init=False, repr=False)
 
     def _strategy(self, operation: str, mode: str) -> str:
         if operation in ("jacobian", "hessian") or (operation, mode) == ("gradient", "forward"):
@@ -178,16 +179,20 @@ class TorchBackend(Backend):
         if self.api != "compile":
             return lambda: torch.neg(xt)  # one eager op
         work = _compiled(torch.neg)
+        self._compiled_since_reset = True
         work(xt)
         return lambda: work(xt)
 
     def release(self, framework_caches: bool = True) -> None:
         super().release()  # the conveniences' cache holds compiled functions too
         _exit_leaked_dual_level()
-        if self.api == "compile":
-            # always: dynamo keys its caches on code objects that every case shares, and
-            # past its recompile limit it would fall back to eager without saying so
+        if self.api == "compile" and self._compiled_since_reset:
+            # after every case that compiled: dynamo keys its caches on code objects that
+            # every case shares, and past its recompile limit it would fall back to eager
+            # without saying so (a backend that compiled nothing has nothing to reset, and
+            # the first reset imports all of dynamo: seconds)
             torch.compiler.reset()
+            self._compiled_since_reset = False
 
     def _build(self, operation: str, mode: str, f: Callable, x: np.ndarray, v: Any, u: Any) -> Bind:
         xt = _tensor(x)
@@ -389,6 +394,7 @@ class TorchBackend(Backend):
 
             args = (xt, ut, consts)
         compiled = _compiled(work)
+        self._compiled_since_reset = True
         try:
             with torch.no_grad() if operation == "primal" else contextlib.nullcontext():
                 compiled(*args)  # the compile, here

@@ -287,6 +287,7 @@ class BackendEntry:
 # where a case's wall time went (the rest of an item's time is "other")
 TIME_PARTS = (
     "prepare_s", "first_call_s", "warmup_s", "timed_s", "primal_timing_s", "reference_s",
+    "release_s",
 )  # fmt: skip
 
 
@@ -1091,6 +1092,7 @@ class Harness:
         guards.trim_heap()  # (what the case grows is then its own, not reused garbage)
         guards.reset_peak()
         rss_before = guards.rss_bytes()
+        cached_before = self._cached_bytes()
         case_start = time.perf_counter()
         try:
             with self.guard.limits(self.case_limit_s, spec.id):
@@ -1124,9 +1126,19 @@ class Harness:
         if record.get("n") is not None and record.get("m") is not None:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
             self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
-        self.release_after(spec.backend, rss_before)
+        start = time.perf_counter()
+        # (the instances and references this case added to the caches are the harness's,
+        # kept for the next cases: not what the case kept)
+        self.release_after(spec.backend, rss_before + self._cached_bytes() - cached_before)
+        record["release_s"] = time.perf_counter() - start
         self.conclude(record, benchmark, status, message)
         return record
+
+    def _cached_bytes(self) -> int:
+        """The arrays of the cached instances and references."""
+        return sum(map(_instance_bytes, self._instances.values())) + _references_bytes(
+            self._references
+        )
 
     def _room_made_for(self, spec: CaseSpec, benchmark: Any, rss_before: int) -> bool:
         """After a case stopped at the memory limit: release every cache, and say whether

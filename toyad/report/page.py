@@ -253,7 +253,7 @@ def incomplete_banner(run: Run) -> str:
 
 TIME_SPENT_COLUMNS = (
     "suite", "items", "cases", "not_run", "wall_s", "prepare_s", "first_call_s", "warmup_s",
-    "timed_s", "primal_timing_s", "reference_s", "other_s",
+    "timed_s", "primal_timing_s", "reference_s", "release_s", "other_s",
 )  # fmt: skip
 
 
