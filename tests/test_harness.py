@@ -1149,3 +1149,27 @@ def test_over_the_restart_line_a_case_known_to_fit_still_runs_here(monkeypatch):
     h.slow.note_memory(key, 512, 256, gib)  # the nearest smaller size: 1 GiB, x2 here
     assert h.needs_fresh_process(grown)  # 6 + 2 + 1/4: over 8
     assert h.deep_releases == 1  # never released again while it waits for a fresh process
+
+
+def test_a_case_another_suite_measured_is_that_measurement_listed_again():
+    """The overhead suite's gradient at a scaling size is the scaling suite's case: run
+    once, recorded under both suites, the second naming the first (same_as), and its
+    time counted once in where the run's time went."""
+    h = make_harness()
+    b = fake_entry(h)
+    first = h.run_case(FakeBenchmark(fullname="scaling::case"), spec())
+    calls = b.calls["calls"]
+    h.note_item("scaling", 1.0, "scaling::case")
+    listed = harness.replace(spec(), suite="overhead")
+    again = h.run_case(FakeBenchmark(fullname="overhead::case"), listed)
+    h.note_item("overhead", 0.1, "overhead::case")
+    assert b.calls["calls"] == calls  # nothing prepared or called again
+    assert again["suite"] == "overhead" and again["same_as"] == "scaling::case"
+    assert again["nodeid"] == "overhead::case" and first.get("same_as") is None
+    for key in ("status", "median_s", "samples_s", "max_rel_error", "prepare_s"):
+        assert again[key] == first[key]
+    spent = {row["suite"]: row for row in h.time_spent()["suites"]}
+    assert spent["overhead"]["cases"] == 1 and spent["overhead"]["timed_s"] == 0.0
+    assert spent["scaling"]["timed_s"] == first["timed_s"] > 0
+    other_size = h.run_case(FakeBenchmark(), harness.replace(listed, n=5))
+    assert other_size.get("same_as") is None and other_size["status"] == "ok"

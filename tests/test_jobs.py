@@ -229,6 +229,17 @@ def test_a_primal_and_its_derivatives_share_a_job_where_the_suite_times_the_prim
         assert len(holding) == 1, backend
 
 
+def test_the_overhead_suite_shares_the_scaling_suites_lineage():
+    """Its gradients at a scaling size are the scaling suite's cases, measured once in the
+    process that runs both."""
+    scaling = CaseSpec("scaling", "tensor", "rosenbrock", "gradient", "reverse", 1024, 1, True)
+    overhead = replace(scaling, suite="overhead", operation="jvp")
+    other = replace(scaling, backend="dual")
+    items = [_item(s, f"b.py::t[{k}]") for k, s in enumerate((scaling, overhead, other))]
+    lineages = [lineage_of(i, s.suite) for i, s in zip(items, (scaling, overhead, other))]
+    assert lineages[0] == lineages[1] != lineages[2]
+
+
 # -- claims: lineages dealt as the jobs go ------------------------------------------------------
 CLAIMER = textwrap.dedent(
     """

@@ -81,6 +81,7 @@ CASE_COLUMNS = (
     "primal_timing_s",  # preparing, calling and timing the primal here (ratio, cap prediction)
     "reference_s",  # computing the analytic reference checked against (0: another case's)
     "release_s",  # after the case: its builds dropped (and every cache, when it kept much)
+    "same_as",  # the test item whose measurement this row is (another suite lists it too)
 )
 
 # The fields that tell one case from another within a run (compare matches runs on

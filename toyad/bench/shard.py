@@ -60,16 +60,21 @@ def cell_of(item: Any) -> str:
     return f"test:{item.nodeid.split('::', 1)[0]}::{function}"
 
 
+LINEAGE_SUITE = {"overhead": "scaling"}  # a suite whose lineages are another's
+
+
 def lineage_of(item: Any, suite: str) -> str:
     """The item's lineage: every size of one (suite, backend, problem, operation, mode),
     whose smaller sizes decide whether larger ones run (the time cap, hard limits), so
     they run in one process; a suite of plain items (its own workers, shared set-up)
     is one lineage. Where a suite times each derivative's primal too (``with_primal``),
     every operation of a (backend, problem) is one lineage: a derivative is not started
-    at a size whose primal was stopped."""
+    at a size whose primal was stopped; the overhead suite's cases join the scaling
+    suite's lineage of the same (backend, problem), whose gradients at its size they
+    are (measured once: ``Harness.run_case``)."""
     spec = spec_of(item)
     if spec is not None and spec.with_primal:
-        return f"lineage:{suite}:{spec.backend}:{spec.problem}"
+        return f"lineage:{LINEAGE_SUITE.get(suite, suite)}:{spec.backend}:{spec.problem}"
     if spec is not None:
         return f"lineage:{suite}:{spec.backend}:{spec.problem}:{spec.operation}:{spec.mode}"
     return f"suite:{suite}"
