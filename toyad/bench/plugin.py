@@ -572,6 +572,11 @@ class ClaimGate:
             h.selected({suite_of(item): 1}, whole=False)  # (a suite's early work: once mine)
             return None
         h.passed_over = item.nodeid
+        # what the last item run here kept set up for this one goes, as after a run item
+        # (the next item run here must find only its own collectors set up)
+        setup_state = getattr(item.session, "_setupstate", None)
+        if setup_state is not None:
+            setup_state.teardown_exact(nextitem)
         return True
 
 
