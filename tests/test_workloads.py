@@ -347,3 +347,17 @@ def test_gradbench_ode_gradient_path() -> None:
     assert inst.name == "ode_last"
     out = ode.to_gradbench("gradient", inst.gradient(), inst)
     assert len(out) == 5
+
+
+def test_a_scalar_engines_lse_gradient_is_held_to_its_one_by_one_sum() -> None:
+    """The reverse toy adds n softmax terms one by one (a random walk of roundings): its
+    error at n = 10,000 is over the vectorised tolerance and within its own."""
+    from toyad import backends
+    from toyad.bench.accuracy import EPS, max_rel_error, tolerance_for
+
+    inst = problems.get("lse").instance(size=10000)
+    got = backends.get("reverse").gradient(inst.f, inst.x)
+    error = max_rel_error(got, inst.gradient())
+    assert tolerance_for("tensor", "lse", "gradient", inst) < error
+    assert error <= tolerance_for("reverse", "lse", "gradient", inst, per_op=True)
+    assert tolerance_for("reverse", "lse", "gradient", inst, per_op=True) == 10000**1.5 * EPS

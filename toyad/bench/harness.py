@@ -1386,7 +1386,8 @@ class Harness:
         if expected is None and not ref.problem:
             return "unsupported", f"problem {spec.problem} has no analytic {op} to check against"
         if expected is not None:  # (none: a finding; the case is run and timed all the same)
-            tolerance = tolerance_for(b.name, spec.problem, op, inst)
+            per_op = record.get("strategy") == "per-op"
+            tolerance = tolerance_for(b.name, spec.problem, op, inst, per_op)
             if b.name.startswith("numeric-") and op in ("jvp", "vjp"):
                 tolerance *= product_condition(inst, op, v, u)
             if ref.tolerance is not None:
