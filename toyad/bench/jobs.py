@@ -219,17 +219,29 @@ def run_job(
 
 def _ended_during_a_case(shard: str, folder: str, exc: Exception) -> dict[str, Any] | None:
     """A part that ended during a harness case: ended by its controller at the memory
-    line (the case recorded skipped-too-large) or crashed (the case recorded an error,
-    with how the process ended). Its item is marked done, the part's run rebuilt from
-    its journal and marked to go on in a fresh process, so the rest of the job still
-    runs; None when no case was under way (then the job fails, its work kept)."""
+    line, or crashed (the case recorded an error, with how the process ended). Its run is
+    rebuilt from its journal and marked to go on in a fresh process, so the rest of the
+    job still runs; None when no case was under way (then the job fails, its work kept).
+    A case ended at the memory line after other items of its process (whose caches and
+    allocator pools it sat on) runs again first thing in the fresh process; ended there
+    too, or as its process's first, it is recorded skipped-too-large and done."""
     from toyad.bench.guard import STOPPED_PREFIX
-    from toyad.bench.journal import JOURNAL_NAME, close_ended_case
+    from toyad.bench.journal import JOURNAL_NAME, case_after_items, close_ended_case
 
     journals = sorted(Path(folder).glob(f"*/{JOURNAL_NAME}"))
     if not journals:
         return None
     over_memory = getattr(exc, "over_memory", 0) / 2**30
+    if over_memory and case_after_items(journals[-1].parent):
+        part = _journaled_part(shard, folder, str(exc))
+        if part is None:
+            return None
+        part["run"]["toyad"]["restart"] = (
+            f"ended at {over_memory:.2f} GiB resident during a case, which runs again there"
+        )
+        part["returncode"] = 0
+        part["latest"] = str(journals[-1].parent)
+        return part
     if over_memory:
         status, why = "skipped-too-large", f"ended at {over_memory:.2f} GiB resident"
         message = (

@@ -138,6 +138,29 @@ def run_from_journal(folder: str | Path) -> dict[str, Any]:
     return {"benchmarks": [], "machine_info": {}, "commit_info": {}, "toyad": toyad}
 
 
+def case_after_items(folder: str | Path) -> bool:
+    """Whether the harness case under way when this journal's process was ended came after
+    items the process finished (False: it was the process's first)."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / JOURNAL_NAME
+    done_before_start = False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        done = False
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("kind") == "done":
+                done = True
+            elif entry.get("kind") == "start":
+                done_before_start = done
+    return done_before_start
+
+
 def close_ended_case(folder: str | Path, status: str, message: str) -> str | None:
     """The process writing this journal was ended from outside during a harness case:
     record that case (``status``, ``message``) and its item as done, so that a run
