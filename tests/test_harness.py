@@ -1173,3 +1173,32 @@ def test_a_case_another_suite_measured_is_that_measurement_listed_again():
     assert spent["scaling"]["timed_s"] == first["timed_s"] > 0
     other_size = h.run_case(FakeBenchmark(), harness.replace(listed, n=5))
     assert other_size.get("same_as") is None and other_size["status"] == "ok"
+
+
+def test_releasing_every_cache_loads_no_backend_this_process_has_not_used(monkeypatch):
+    """A deep release reaches the backends this process loaded only: loading another
+    would import its framework (and warm it up) just to release it."""
+    from toyad.bench import guard
+
+    monkeypatch.setattr(guard, "release_memory", lambda: None)
+    h = make_harness()
+    h._entries["unused"] = harness.BackendEntry.lazy("jax-jit")
+    used = ReleaseCounter(name="fake", family="toy", capabilities={"jacobian": ("forward",)})
+    h._entries["fake"] = harness.BackendEntry("fake", used)
+    h.deep_release()
+    assert used.releases == [True] and not h._entries["unused"].loaded
+
+
+def test_loading_a_backend_pays_its_first_build_and_call():
+    """The first build of a framework (torch.compile importing dynamo, a first trace) is
+    paid when the backend loads, not by the process's first case."""
+    calls = []
+
+    @dataclass
+    class Cold(FakeBackend):
+        def _prepare_empty(self, x):
+            calls.append("build")
+            return lambda: calls.append("call")
+
+    harness.warm_up(Cold(name="cold", family="toy", capabilities={}))
+    assert calls == ["build", "call"]

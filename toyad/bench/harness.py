@@ -204,6 +204,16 @@ class CaseSpec:
         return f"{self.suite}: {self.problem} {self.operation}{size}"
 
 
+def warm_up(backend: backends.Backend) -> None:
+    """A framework's one-off costs of its first build and call (torch.compile importing
+    dynamo and inductor: ~7 s; the first jit or tf.function trace), paid here with
+    loading it, not by the process's first case: its prepare_s would carry them, and a
+    prepare over GUARANTEED_TIMEOUT_FACTOR x the cap stops the sizes after it."""
+    with contextlib.suppress(Exception):
+        backend.prepare_empty(np.ones(2))()
+        backend.release(framework_caches=False)
+
+
 class BackendEntry:
     """A selected backend: the instance, or why there is none (``broken``: registered and
     installed, but it failed to load: an error, not a skip).
@@ -246,6 +256,8 @@ class BackendEntry:
         except Exception as exc:  # a backend that fails to load must not stop the rest
             self._reason = f"failed to load: {type(exc).__name__}: {exc}"
             self._broken = True
+        else:
+            warm_up(self._backend)
 
     @property
     def backend(self) -> backends.Backend | None:
@@ -1219,10 +1231,11 @@ class Harness:
     def deep_release(self) -> None:
         """Every loaded backend drops its process-wide caches; garbage is collected and
         free heap pages go back to the OS."""
-        for loaded in self._entries.values():
-            if loaded.backend is not None:
+        for entry in self._entries.values():
+            # (only those loaded: loading one here would import its framework to release it)
+            if entry.loaded and entry.backend is not None:
                 with contextlib.suppress(Exception):
-                    loaded.backend.release()
+                    entry.backend.release()
         guards.release_memory()
         self.deep_releases += 1
         self._released_rss = guards.rss_bytes()
