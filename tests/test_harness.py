@@ -713,6 +713,25 @@ def test_a_run_budget_too_small_cuts_a_tail_of_every_suite(monkeypatch):
     )
 
 
+def test_a_suite_another_job_runs_is_not_waited_for_by_this_ones_fixed_suites(monkeypatch):
+    """A claiming job meets a suite whose lineages the other job took (it passes them
+    over: budget_spent marks the suite started here): its estimate no longer shrinks this
+    job's share of the fixed suites' pool. Estimates 10x low (overhead took 10 s for its
+    1 s estimate), so what is left of the pool is shared by the fixed suites to come."""
+    for passed_over in (False, True):
+        h, clock = _budgeted(
+            monkeypatch, {"overhead": 10, "hessians": 350, "convenience": 50, "scaling": 1000}
+        )
+        h.budget_spent("overhead")
+        clock["now"] = 10.0
+        h.note_item("overhead", 10.0)
+        if passed_over:
+            h.budget_spent("hessians")
+        assert h.budget_spent("convenience") == ""
+        clock["now"] = 30.0  # 20 s into convenience (its estimate: 4 s)
+        assert bool(h.budget_spent("convenience")) is not passed_over
+
+
 def test_time_spent_splits_each_suites_wall_time():
     h = make_harness()
     fake_entry(h, behaviour="slow-first", delay_s=0.02)

@@ -572,6 +572,8 @@ class ClaimGate:
             h.selected({suite_of(item): 1}, whole=False)  # (a suite's early work: once mine)
             return None
         h.passed_over = item.nodeid
+        if budgeted(item):  # (a suite met here has started: its estimate is no longer to come)
+            h.budget_spent(suite_of(item))
         # what the last item run here kept set up for this one goes, as after a run item
         # (the next item run here must find only its own collectors set up)
         setup_state = getattr(item.session, "_setupstate", None)
