@@ -713,23 +713,21 @@ def test_a_run_budget_too_small_cuts_a_tail_of_every_suite(monkeypatch):
     )
 
 
-def test_a_suite_another_job_runs_is_not_waited_for_by_this_ones_fixed_suites(monkeypatch):
-    """A claiming job meets a suite whose lineages the other job took (it passes them
-    over: budget_spent marks the suite started here): its estimate no longer shrinks this
-    job's share of the fixed suites' pool. Estimates 10x low (overhead took 10 s for its
-    1 s estimate), so what is left of the pool is shared by the fixed suites to come."""
-    for passed_over in (False, True):
-        h, clock = _budgeted(
-            monkeypatch, {"overhead": 10, "hessians": 350, "convenience": 50, "scaling": 1000}
-        )
-        h.budget_spent("overhead")
-        clock["now"] = 10.0
-        h.note_item("overhead", 10.0)
-        if passed_over:
-            h.budget_spent("hessians")
-        assert h.budget_spent("convenience") == ""
-        clock["now"] = 30.0  # 20 s into convenience (its estimate: 4 s)
-        assert bool(h.budget_spent("convenience")) is not passed_over
+def test_a_small_fixed_suite_gets_its_own_estimate_while_the_fixed_pool_lasts(monkeypatch):
+    """A run that does not fit: a small fixed suite is not cut for the estimates of large
+    suites still to come; it gets its own estimate, scaled as the suites so far ran
+    (overhead: 10 s against its 1 s estimate), within what is left of the fixed pool."""
+    h, clock = _budgeted(
+        monkeypatch, {"overhead": 10, "hessians": 350, "tensor-speed": 50, "scaling": 1000}
+    )
+    h.budget_spent("overhead")
+    clock["now"] = 10.0
+    h.note_item("overhead", 10.0)
+    assert h.budget_spent("tensor-speed") == ""  # estimate 50 x 0.07 = 3.5 s; scaled 35 s
+    clock["now"] = 44.0
+    assert h.budget_spent("tensor-speed") == ""
+    clock["now"] = 46.0  # 45 s: the fixed suites' pool (45 % of 100 s) is spent
+    assert "run budget" in h.budget_spent("tensor-speed")
 
 
 def test_time_spent_splits_each_suites_wall_time():

@@ -699,7 +699,7 @@ class Harness:
             later = scale * sum(w for s, w in weights.items() if s not in deadlines and s != suite)
             left = max(0.0, self.run_budget_s - elapsed)
             deadlines[suite] = elapsed + max(
-                left - RESERVE_SHARE * later, self._pooled_share(suite, elapsed)
+                left - RESERVE_SHARE * later, self._pooled_share(suite, elapsed, scale)
             )
         deadline = deadlines[suite]
         if elapsed < deadline:
@@ -709,10 +709,13 @@ class Harness:
             "this suite) is spent"
         )
 
-    def _pooled_share(self, suite: str, elapsed: float) -> float:
+    def _pooled_share(self, suite: str, elapsed: float, scale: float = 1.0) -> float:
         """A suite's share of the time left when the run does not fit: the small fixed
         suites (run first) share FIXED_SUITES_SHARE of the budget, the elastic suites
-        what is left, each pool by the suites' estimates."""
+        what is left, each pool by the suites' estimates; and at least its own estimate
+        (scaled as the suites so far ran: ``scale``) while its pool lasts, so a small suite
+        is not cut for the estimates of larger ones still to come (in a job that claims
+        lineages, perhaps never to come here)."""
         weights, deadlines = self._suite_weight, self._suite_deadline
         elastic = suite in ELASTIC_SUITES
         pool_end = self.run_budget_s
@@ -725,7 +728,8 @@ class Harness:
         ]
         mine = weights.get(suite, 0.0)
         total = mine + sum(weights[s] for s in waiting)
-        return max(0.0, pool_end - elapsed) * (mine / total if total > 0 else 1.0)
+        pool_left = max(0.0, pool_end - elapsed)
+        return min(pool_left, max(pool_left * (mine / total if total > 0 else 1.0), scale * mine))
 
     # -- what is selected ---------------------------------------------------
     @property
