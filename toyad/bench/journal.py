@@ -138,26 +138,32 @@ def run_from_journal(folder: str | Path) -> dict[str, Any]:
     return {"benchmarks": [], "machine_info": {}, "commit_info": {}, "toyad": toyad}
 
 
-def case_after_items(folder: str | Path) -> bool:
-    """Whether the harness case under way when this journal's process was ended came after
-    items the process finished (False: it was the process's first)."""
+def _entries(folder: str | Path) -> tuple[Path, list[dict[str, Any]]]:
+    """A journal's path and its whole entries (torn lines left out)."""
     path = Path(folder)
     if path.is_dir():
         path = path / JOURNAL_NAME
-    done_before_start = False
+    entries = []
     with open(path, encoding="utf-8", errors="replace") as handle:
-        done = False
         for line in handle:
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if not isinstance(entry, dict):
-                continue
-            if entry.get("kind") == "done":
-                done = True
-            elif entry.get("kind") == "start":
-                done_before_start = done
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return path, entries
+
+
+def case_after_items(folder: str | Path) -> bool:
+    """Whether the harness case under way when this journal's process was ended came after
+    items the process finished (False: it was the process's first)."""
+    done = done_before_start = False
+    for entry in _entries(folder)[1]:
+        if entry.get("kind") == "done":
+            done = True
+        elif entry.get("kind") == "start":
+            done_before_start = done
     return done_before_start
 
 
@@ -166,23 +172,14 @@ def close_ended_case(folder: str | Path, status: str, message: str) -> str | Non
     record that case (``status``, ``message``) and its item as done, so that a run
     continuing after this one neither runs it again nor loses it. Returns its node id,
     or None when no case was under way."""
-    path = Path(folder)
-    if path.is_dir():
-        path = path / JOURNAL_NAME
+    path, entries = _entries(folder)
     started: dict[str, Any] | None = None
     done: set[str] = set()
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(entry, dict):
-                continue
-            if entry.get("kind") == "start" and isinstance(entry.get("record"), dict):
-                started = entry
-            elif entry.get("kind") == "done":
-                done.add(str(entry.get("nodeid") or ""))
+    for entry in entries:
+        if entry.get("kind") == "start" and isinstance(entry.get("record"), dict):
+            started = entry
+        elif entry.get("kind") == "done":
+            done.add(str(entry.get("nodeid") or ""))
     if started is None or str(started.get("nodeid") or "") in done:
         return None
     nodeid = str(started.get("nodeid") or "")
