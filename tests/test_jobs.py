@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from toyad.bench.claims import ENV as CLAIMS_ENV
-from toyad.bench.claims import Claims, ClaimsError, claim_order
+from toyad.bench.claims import Claims, ClaimsError, claim_order, job_share
 from toyad.bench.harness import CaseSpec
 from toyad.bench.jobs import JobsError, job_args, merged_time_spent, outcome_counts, parse_jobs
 from toyad.bench.shard import lineage_of, select_shard
@@ -282,6 +282,12 @@ def test_without_the_claims_file_claiming_is_refused_by_name(monkeypatch):
     monkeypatch.delenv(CLAIMS_ENV, raising=False)
     with pytest.raises(ClaimsError, match="--shard-by claim needs the claims file"):
         Claims.from_env("1")
+
+
+def test_a_claiming_job_plans_its_budget_for_whole_single_lineage_suites():
+    suites = ["convenience"] * 4 + ["scaling"] * 4
+    lineages = ["suite:convenience"] * 4 + ["a", "a", "b", "c"]
+    assert job_share(suites, lineages, 2) == {"convenience": 4.0, "scaling": 2.0}
 
 
 def test_a_claiming_job_runs_each_lineage_whole_the_dearest_first():

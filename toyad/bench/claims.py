@@ -122,3 +122,14 @@ def claim_order(
         out.extend(items[i] for members in ranked for i in members)
         start = end
     return out
+
+
+def job_share(suites: Sequence[str], lineages: Sequence[str], jobs: int) -> dict[str, float]:
+    """Items a claiming job expects to run per suite (for its run budget's plan): a suite
+    of one lineage whole (one job runs it all), a suite of many its 1/jobs part."""
+    counts: dict[str, int] = {}
+    members: dict[str, set[str]] = {}
+    for suite, lineage in zip(suites, lineages):
+        counts[suite] = counts.get(suite, 0) + 1
+        members.setdefault(suite, set()).add(lineage)
+    return {s: n / (1 if len(members[s]) == 1 else jobs) for s, n in counts.items()}

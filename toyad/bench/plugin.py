@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from toyad import backends, runtime
-from toyad.bench.claims import Claims, ClaimsError, claim_order
+from toyad.bench.claims import Claims, ClaimsError, claim_order, job_share
 from toyad.bench.environment import environment
 from toyad.bench.harness import (
     DEFAULT_MAX_RSS_GIB,
@@ -596,7 +596,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         h = harness_of(session.config)
         if h.claims is not None:  # this job's share, and its suites' early work once claimed
             jobs = parse_shard(h.shard)[1]
-            h.plan_budget({suite: count / jobs for suite, count in suites.items()})
+            lineages = [h.lineages.get(item.nodeid, "") for item in items]
+            h.plan_budget(job_share([suite_of(i) for i in items], lineages, jobs))
         else:
             h.plan_budget(suites)
             h.selected(suites)
