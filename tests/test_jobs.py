@@ -147,7 +147,7 @@ def test_auto_takes_one_job_per_usable_cpu_at_most_two():
 def test_a_jobs_command_line_drops_the_controllers_own_options():
     args = ["benchmarks", "--jobs", "2", "--report-dir", "r", "-q", "--shard=1/2", "--jobs=3"]
     assert job_args(args) == [
-        *["benchmarks", "-q", "--jobs", "1", "--shard-by", "claim", "--no-report-page"]
+        *["benchmarks", "-q", "--jobs", "1", "--shard-by", "lineage", "--no-report-page"]
     ]
 
 
@@ -376,6 +376,16 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     # --no-report-page: the data without the page
     assert (tmp_path / "1" / "latest" / "results.csv").is_file()
     assert not (tmp_path / "1" / "latest" / "index.html").exists()
+
+
+def test_jobs_that_claim_lineages_as_they_go_measure_what_one_process_does(tmp_path):
+    one = _run(tmp_path, "1", ["--no-report-page"])[0]["toyad"]
+    (tmp_path / "claim").mkdir()
+    claimed, out = _run(tmp_path / "claim", "2", ["--shard-by", "claim"])
+    two = claimed["toyad"]
+    assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
+    assert two["merge"]["duplicates"] == [] and "from 2 of 2 jobs" in out
+    assert not any(budget_cut(c) for c in two["cases"])
 
 
 def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):

@@ -4,9 +4,10 @@ Most of a run is not its timed rounds but what surrounds them: tracing and
 compiling, first calls (kernels compiled per shape), checks against the
 analytic derivative, imports. With ``--jobs N`` the pytest the user started
 runs no test itself: it starts N jobs, ``python -m pytest`` with the same
-arguments plus ``--shard K/N --shard-by claim`` (every job collects the same
-items and claims whole lineages as it goes, each backend's sizes of one problem,
-operation and mode in one job: :mod:`toyad.bench.claims`), each pinned to its own
+arguments plus ``--shard K/N --shard-by lineage`` (every job collects the same
+items and keeps its part: whole lineages, each backend's sizes of one problem,
+operation and mode in one job, dealt by expected cost; with ``--shard-by claim``
+the jobs claim lineages as they go instead, :mod:`toyad.bench.claims`), each pinned to its own
 CPU, each journaling into ``<report dir>/jobs-<time>/K-of-N`` (removed once the
 merged run is published; a killed run's journals stay there). The jobs share
 one lock file (``TOYAD_TURNS``, see :mod:`toyad.bench.turns`): they never time
@@ -92,12 +93,12 @@ class JobsOutcome:
         return bool(self.error or self.missing) or any(map(part_failed, self.results))
 
 
-def job_args(args: Sequence[str]) -> list[str]:
+def job_args(args: Sequence[str], shard_by: str = "lineage") -> list[str]:
     """The user's arguments for a job (the controller's options dropped; a job writes its
-    run's data, the controller the page)."""
+    run's data, the controller the page); ``shard_by``: lineage or claim."""
     from toyad.bench.cluster import shard_args
 
-    return [*shard_args(args), "--jobs", "1", "--shard-by", "claim", "--no-report-page"]
+    return [*shard_args(args), "--jobs", "1", "--shard-by", shard_by, "--no-report-page"]
 
 
 def run_jobs(
@@ -108,6 +109,7 @@ def run_jobs(
     folder: Path,
     budget_s: float,
     memory_limit: int | None = None,
+    shard_by: str = "lineage",
 ) -> JobsOutcome:
     """Run the selection as ``jobs`` processes here, sharing one turns lock; their runs.
     Each job's run folder (its journal as it goes) is ``folder/K-of-N``; ``memory_limit``:
@@ -132,7 +134,16 @@ def run_jobs(
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
                 k: pool.submit(
-                    run_job, args, cwd, f"{k}/{jobs}", env, folder, say, budget_s, memory_limit
+                    run_job,
+                    args,
+                    cwd,
+                    f"{k}/{jobs}",
+                    env,
+                    folder,
+                    say,
+                    budget_s,
+                    memory_limit,
+                    shard_by,
                 )
                 for k in range(1, jobs + 1)
             }
@@ -167,6 +178,7 @@ def run_job(
     say: Callable[[str], None],
     budget_s: float,
     memory_limit: int | None = None,
+    shard_by: str = "lineage",
 ) -> list[dict[str, Any]]:
     """One job's runs: its shard, and, each time it stopped to go on in a fresh process
     (its run says ``restart``, or it was ended during a case: past its memory line, the
@@ -194,7 +206,7 @@ def run_job(
         try:
             parts.append(
                 run_shard(
-                    [*job_args(args), *extra],
+                    [*job_args(args, shard_by), *extra],
                     cwd,
                     shard,
                     env=part_env,

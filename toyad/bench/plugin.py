@@ -668,7 +668,9 @@ def _run_as_jobs(session: pytest.Session, jobs: int) -> bool:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = h.report_dir / f"jobs-{stamp}"
     args, cwd = config.invocation_params.args, str(config.invocation_params.dir)
-    outcome = run_jobs(args, cwd, jobs, say, folder, h.run_budget_s, h.max_rss_bytes)
+    # (--shard-by claim: the jobs claim lineages as they go; else dealt in advance)
+    by = "claim" if config.getoption("shard_by") == "claim" else "lineage"
+    outcome = run_jobs(args, cwd, jobs, say, folder, h.run_budget_s, h.max_rss_bytes, by)
     config.stash[JOBS_OUTCOME] = outcome
     try:
         merged = merged_run(outcome)
