@@ -206,9 +206,10 @@ class CaseSpec:
 
 def warm_up(backend: backends.Backend) -> None:
     """A framework's one-off costs of its first build and call (torch.compile importing
-    dynamo and inductor: ~7 s; the first jit or tf.function trace), paid here with
-    loading it, not by the process's first case: its prepare_s would carry them, and a
-    prepare over GUARANTEED_TIMEOUT_FACTOR x the cap stops the sizes after it."""
+    dynamo and inductor: ~7 s; the first jit or tf.function trace), paid with loading it
+    in a timed run, not by the process's first case: its prepare_s would carry them, and
+    a prepare over GUARANTEED_TIMEOUT_FACTOR x the cap stops the sizes after it (an
+    untimed run, the test command, has no use for it: seconds per process)."""
     with contextlib.suppress(Exception):
         backend.prepare_empty(np.ones(2))()
         backend.release(framework_caches=False)
@@ -233,11 +234,14 @@ class BackendEntry:
         self.name = name
         self._backend, self._reason, self._broken = backend, reason, broken
         self._loaded = True
+        self._warm = False
 
     @classmethod
-    def lazy(cls, name: str) -> BackendEntry:
+    def lazy(cls, name: str, warm: bool = False) -> BackendEntry:
+        """Loaded when first needed; ``warm``: warmed up as it loads (timed runs)."""
         entry = cls(name, None)
         entry._loaded = False
+        entry._warm = warm
         return entry
 
     @property
@@ -257,7 +261,8 @@ class BackendEntry:
             self._reason = f"failed to load: {type(exc).__name__}: {exc}"
             self._broken = True
         else:
-            warm_up(self._backend)
+            if self._warm:
+                warm_up(self._backend)
 
     @property
     def backend(self) -> backends.Backend | None:
@@ -746,7 +751,7 @@ class Harness:
     def entry(self, name: str) -> BackendEntry:
         """The selected backend ``name`` (loaded when a case first needs it)."""
         if name not in self._entries:
-            self._entries[name] = BackendEntry.lazy(name)
+            self._entries[name] = BackendEntry.lazy(name, warm=self.timing)
         return self._entries[name]
 
     def entries(self) -> list[BackendEntry]:
