@@ -806,7 +806,7 @@ class Harness:
         self._instances[key] = inst
         while len(self._instances) > 1 and (
             len(self._instances) > INSTANCE_CACHE_ITEMS
-            or sum(_instance_bytes(i) for i in self._instances.values()) > INSTANCE_CACHE_BYTES
+            or self._instances_bytes() > INSTANCE_CACHE_BYTES
         ):
             self._instances.pop(next(iter(self._instances)))
         return inst
@@ -1179,11 +1179,13 @@ class Harness:
             self._measured[_measurement_of(spec)] = record
         return record
 
+    def _instances_bytes(self) -> int:
+        """The arrays of the cached instances."""
+        return sum(map(_instance_bytes, self._instances.values()))
+
     def _cached_bytes(self) -> int:
         """The arrays of the cached instances and references."""
-        return sum(map(_instance_bytes, self._instances.values())) + _references_bytes(
-            self._references
-        )
+        return self._instances_bytes() + _references_bytes(self._references)
 
     def _room_made_for(self, spec: CaseSpec, benchmark: Any, rss_before: int) -> bool:
         """After a case stopped at the memory limit: release every cache, and say whether
