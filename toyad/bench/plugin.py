@@ -397,7 +397,7 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
         for index, item in enumerate(block):
             spec = spec_of(item)
             backend = spec.backend if spec is not None else ""
-            later = suite_of(item) == "workloads" and backend not in WORKLOAD_KEY_BACKENDS
+            later = suite_of(item) == "workloads" and not key_workload(item)
             keyed.append(((later, turn.get(backend, 0), index), item))
             turn[backend] = turn.get(backend, 0) + 1
         out.extend(item for _, item in sorted(keyed, key=lambda pair: pair[0]))
@@ -411,6 +411,12 @@ def interleave_backends(items: list[pytest.Item]) -> list[pytest.Item]:
     return out
 
 
+def key_workload(item: pytest.Item) -> bool:
+    """A workloads case of a key backend (WORKLOAD_KEY_BACKENDS): run before the others."""
+    spec = spec_of(item)
+    return spec is not None and spec.suite == "workloads" and spec.backend in WORKLOAD_KEY_BACKENDS
+
+
 def _in_claim_order(
     h: Harness, items: list[pytest.Item], measured: dict[str, float] | None
 ) -> list[pytest.Item]:
@@ -420,15 +426,6 @@ def _in_claim_order(
     suites = [suite_of(item) for item in items]
     costs = item_costs(items, suites, measured)
     h.lineages = {item.nodeid: lineage_of(item, s) for item, s in zip(items, suites)}
-
-    def key_workload(item: pytest.Item) -> bool:
-        spec = spec_of(item)
-        return (
-            spec is not None
-            and spec.suite == "workloads"
-            and (spec.backend in WORKLOAD_KEY_BACKENDS)
-        )
-
     return claim_order(items, suites, costs, lineage_of, first=key_workload)
 
 
