@@ -491,14 +491,17 @@ def test_a_part_killed_without_its_run_keeps_what_the_job_did(tmp_path, monkeypa
     assert jobs.part_failed(killed)
 
 
-@pytest.mark.parametrize("ending", ["memory line", "memory line, first case", "crash"])
+@pytest.mark.parametrize(
+    "ending", ["memory line", "memory line, first case", "memory line, between cases", "crash"]
+)
 def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeypatch, ending):
     """The controller ends a part past its memory line (a library allocating in C ran past
     the case's limit), or the part crashes (a signal), and the job goes on in a fresh
     process; nothing is lost. A crash's case is recorded (an error saying how the process
     ended) and done; a case over the memory line after other items runs again in the
     fresh process (what they left resident was not its own), and as its process's first
-    case it is recorded skipped-too-large and done."""
+    case it is recorded skipped-too-large and done. Ended between cases (in an item that
+    is no harness case), the rest of the job goes on in a fresh process too."""
     from toyad.bench import cluster, jobs
     from toyad.bench.journal import JOURNAL_NAME, read_journal
 
@@ -523,6 +526,8 @@ def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeyp
         ]  # (t::b was running when the part was ended)
         if ending == "memory line, first case":  # (t::a finished in an earlier part)
             lines = [lines[0], lines[-1]]
+        if ending == "memory line, between cases":  # (t::b is an item with no case)
+            lines = lines[:-1]
         (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
         if ending == "crash":
             raise cluster.ShardFailed(
@@ -541,10 +546,11 @@ def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeyp
         a for args, _ in calls[1:] for i, a in enumerate(args) if args[i - 1] == "--continue-after"
     ]
     assert after == [str(tmp_path / "1-of-2" / "run")]
-    if ending == "memory line":
+    if ending in ("memory line", "memory line, between cases"):
         ended, rest = parts
         assert [c["n"] for c in ended["run"]["toyad"]["cases"]] == [1024]
-        assert "runs again there" in said[0] and not jobs.part_failed(ended)
+        where = "runs again there" if ending == "memory line" else "3.90 GiB resident between"
+        assert where in said[0] and not jobs.part_failed(ended)
         assert read_journal(after[0]).done == {"t::a"}  # t::b runs in the fresh process
         return
     ended, rest = parts

@@ -236,21 +236,30 @@ def _ended_during_a_case(shard: str, folder: str, exc: Exception) -> dict[str, A
     job still runs; None when no case was under way (then the job fails, its work kept).
     A case ended at the memory line after other items of its process (whose caches and
     allocator pools it sat on) runs again first thing in the fresh process; ended there
-    too, or as its process's first, it is recorded skipped-too-large and done."""
+    too, or as its process's first, it is recorded skipped-too-large and done. A part
+    ended at the memory line between cases goes on the same way, if it finished any."""
     from toyad.bench.guard import STOPPED_PREFIX
-    from toyad.bench.journal import JOURNAL_NAME, case_after_items, close_ended_case
+    from toyad.bench.journal import (
+        JOURNAL_NAME,
+        case_after_items,
+        case_under_way,
+        close_ended_case,
+    )
 
     journals = sorted(Path(folder).glob(f"*/{JOURNAL_NAME}"))
     if not journals:
         return None
     over_memory = getattr(exc, "over_memory", 0) / 2**30
-    if over_memory and case_after_items(journals[-1].parent):
+    between = over_memory and not case_under_way(journals[-1].parent)
+    if over_memory and (between or case_after_items(journals[-1].parent)):
+        # ended between harness cases (or in an item that is none), or during a case that
+        # sat on what earlier items left resident: what the part finished is kept, and the
+        # item under way runs again first thing in the fresh process
         part = _journaled_part(shard, folder, str(exc))
-        if part is None:
+        if part is None:  # (it finished nothing: the job fails, its work kept)
             return None
-        part["run"]["toyad"]["restart"] = (
-            f"ended at {over_memory:.2f} GiB resident during a case, which runs again there"
-        )
+        where = "between cases" if between else "during a case, which runs again there"
+        part["run"]["toyad"]["restart"] = f"ended at {over_memory:.2f} GiB resident {where}"
         part["returncode"] = 0
         part["latest"] = str(journals[-1].parent)
         return part

@@ -167,12 +167,8 @@ def case_after_items(folder: str | Path) -> bool:
     return done_before_start
 
 
-def close_ended_case(folder: str | Path, status: str, message: str) -> str | None:
-    """The process writing this journal was ended from outside during a harness case:
-    record that case (``status``, ``message``) and its item as done, so that a run
-    continuing after this one neither runs it again nor loses it. Returns its node id,
-    or None when no case was under way."""
-    path, entries = _entries(folder)
+def _started_not_done(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last harness case started and not done, or None."""
     started: dict[str, Any] | None = None
     done: set[str] = set()
     for entry in entries:
@@ -181,6 +177,23 @@ def close_ended_case(folder: str | Path, status: str, message: str) -> str | Non
         elif entry.get("kind") == "done":
             done.add(str(entry.get("nodeid") or ""))
     if started is None or str(started.get("nodeid") or "") in done:
+        return None
+    return started
+
+
+def case_under_way(folder: str | Path) -> bool:
+    """Whether a harness case was under way when this journal's process was ended."""
+    return _started_not_done(_entries(folder)[1]) is not None
+
+
+def close_ended_case(folder: str | Path, status: str, message: str) -> str | None:
+    """The process writing this journal was ended from outside during a harness case:
+    record that case (``status``, ``message``) and its item as done, so that a run
+    continuing after this one neither runs it again nor loses it. Returns its node id,
+    or None when no case was under way."""
+    path, entries = _entries(folder)
+    started = _started_not_done(entries)
+    if started is None:
         return None
     nodeid = str(started.get("nodeid") or "")
     record = {**started["record"], "status": status, "message": message}
