@@ -34,6 +34,7 @@ STEPS = 4  # Euler steps of the truncated trajectory the frameworks are checked 
 # particle combinations whose whole run is too slow for the default suite (> ~15 s)
 SLOW_PARTICLE = {("reverse", "rr"), ("reverse", "rf")}
 TOYS = {"dual", "reverse"}
+COMPILED_LOOPS = {"jax-jit"}  # (toyad.workloads.nested_jax: seconds a whole run, compile included)
 
 
 def _installed(backend: str) -> bool:
@@ -45,7 +46,7 @@ def _cases(eval_name: str) -> list:
 
 
 def _slow(backend: str, variant: str) -> bool:
-    return (backend, variant) in SLOW_PARTICLE or backend not in TOYS
+    return (backend, variant) in SLOW_PARTICLE or backend not in TOYS | COMPILED_LOOPS
 
 
 # ---------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def _slow(backend: str, variant: str) -> bool:
 
 @pytest.mark.parametrize("backend,eval_name,variant", _cases("saddle"))
 def test_saddle_published_answer(backend: str, eval_name: str, variant: str) -> None:
-    if backend not in TOYS and not FULL:
+    if backend not in TOYS | COMPILED_LOOPS and not FULL:
         pytest.skip("whole saddle run takes minutes on an eager framework (TOYAD_NESTED_FULL=1)")
     out = nested.prepare(backend, eval_name, variant, {"start": [1.0, 1.0], "min_runs": 1})()
     json.dumps(out, allow_nan=False)
@@ -278,3 +279,28 @@ def test_a_nested_run_stopped_at_the_hard_limit_stops_the_costlier_ones():
     assert "saddle rr" in why and "hard limit" in why
     assert bench_nested.stopped_before(h, "tf-eager", "saddle", "ff") == ""  # cheaper: runs
     assert bench_nested.stopped_before(h, "reverse", "particle", "rr") == ""  # another backend
+
+
+def test_scan_length_covers_the_loop_and_its_last_step():
+    from toyad.workloads import nested_jax
+
+    assert [nested_jax.scan_length(k) for k in (0, 63, 64, 352)] == [64, 64, 128, 512]
+
+
+@pytest.mark.parametrize("variant", nested.VARIANTS)
+def test_jax_jit_compiled_particle_objective_and_gradient_agree_with_dual(variant: str) -> None:
+    """The compiled objective (a while_loop over the Euler steps) and its outer gradient (a
+    fixed-length scan, the steps past the crossing leaving the state as it was) equal
+    toyad.dual's whole-trajectory objective and derivative, off the optimum."""
+    if not _installed("jax-jit"):
+        pytest.skip("jax is not installed")
+    from toyad.workloads import nested_jax
+
+    dual = nested_kits.get("dual")
+    f_ref, g_ref = nested.particle_functions(dual, "ff")
+    objective = nested_jax.particle_objective(variant)
+    value, steps = objective.value([0.1])
+    assert value == pytest.approx(dual.primal(f_ref([0.1])), rel=AGREE)
+    assert steps > 300  # (the whole trajectory: ~350 steps of 0.1)
+    gradient = objective.gradient([0.1])
+    assert gradient == pytest.approx([dual.primal(v) for v in g_ref([0.1])], rel=AGREE)

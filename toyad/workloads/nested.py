@@ -267,14 +267,25 @@ def prepare(backend_name: str, eval_name: str, function: str, input: dict) -> Ca
     why = nested_kits.reason(backend_name, eval_name, function)
     if why is not None:
         raise NotImplementedError(f"{backend_name} {eval_name} {function}: {why}")
+    if backend_name == "jax-jit":  # (its loops compiled: toyad.workloads.nested_jax)
+        from toyad.workloads import nested_jax
+
+        if eval_name == "particle":
+            return nested_jax.prepare_particle(function, float(input["w"]))
+        return nested_jax.prepare_saddle(function, _saddle_start(input))
     kit = nested_kits.get(backend_name)
     if eval_name == "particle":
         w0 = float(input["w"])
         return lambda: particle(kit, function, w0)
+    start = _saddle_start(input)
+    return lambda: saddle(kit, function, start)
+
+
+def _saddle_start(input: dict) -> list[float]:
     start = [float(s) for s in input["start"]]
     if len(start) != 2:
         raise ValueError(f"saddle start must have 2 numbers, got {len(start)}")
-    return lambda: saddle(kit, function, start)
+    return start
 
 
 def cases(backends: Sequence[str] | None = None) -> Iterator[tuple[str, str, str, dict, Any]]:
