@@ -483,3 +483,52 @@ def test_compare_matches_gc_on_with_gc_on(tmp_path):
     assert set(per_op["gc"]) == {"on", "off"}
     assert set(per_op[per_op.gc == "on"]["time_change"]) == {"slower"}
     assert not per_op[per_op.gc == "off"]["time_change"].fillna("").any()
+
+
+def test_trace_and_compile_table_shows_each_backends_prepare_at_the_smallest_size():
+    """Per backend × workload: the derivative's prepare and call at the first (smallest)
+    size, a stopped call by its status; the caption says how warm the compile caches were."""
+    from toyad.report import page
+
+    rows = pd.DataFrame(
+        [
+            {"backend": "jax-jit", "problem": "gmm", "operation": "gradient", "preset": "a",
+             "status": "ok", "prepare_s": 0.5, "median_s": 2e-3},
+            {"backend": "jax-jit", "problem": "gmm", "operation": "gradient", "preset": "b",
+             "status": "ok", "prepare_s": 9.0, "median_s": 1.0},
+            {"backend": "jax-jit", "problem": "gmm", "operation": "primal", "preset": "a",
+             "status": "ok", "prepare_s": 0.1, "median_s": 1e-3},
+            {"backend": "tf-xla", "problem": "lstm", "operation": "jacobian", "preset": "a",
+             "status": "skipped-too-slow", "prepare_s": 30.0, "median_s": None},
+        ]
+    )  # fmt: skip
+    table = page.trace_compile_table(rows).set_index("backend")
+    assert table.loc["jax-jit", "gmm"] == f"{page.fmt_seconds(0.5)} · {page.fmt_seconds(2e-3)}"
+    assert table.loc["tf-xla", "lstm"] == f"{page.fmt_seconds(30.0)} · skipped-too-slow"
+    assert table.loc["tf-xla", "gmm"] == "" and table.loc["jax-jit", "lstm"] == ""
+
+    from toyad.report.load import Run
+
+    cases = rows.assign(suite="workloads", mode="reverse", n=10, m=1)
+    run = Run(
+        cases=cases.reindex(columns=list(CASE_COLUMNS)),
+        semantics=pd.DataFrame(columns=list(SEMANTICS_COLUMNS)),
+        environment={"compile_caches": {"torch.compile": "cold: no graph in /tmp/x yet"}},
+    )
+    text = page.workloads_section(run)
+    assert "Trace and compile" in text and "torch.compile: cold: no graph in /tmp/x yet" in text
+
+
+def test_compile_caches_say_whether_inductor_had_graphs(tmp_path, monkeypatch):
+    from toyad.bench import environment
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    environment.compile_caches.cache_clear()
+    assert environment.compile_caches()["torch.compile"].startswith("cold")
+    (tmp_path / "fxgraph" / "ab" / "key1").mkdir(parents=True)
+    environment.compile_caches.cache_clear()
+    caches = environment.compile_caches()
+    assert caches["torch.compile"].startswith("warm: 1 graphs")
+    assert caches["jax"] == "in memory, per process"
+    environment.compile_caches.cache_clear()

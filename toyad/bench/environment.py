@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import getpass
 import importlib
 import importlib.metadata
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +99,36 @@ def git_commit(root: Path) -> tuple[str, bool | None]:
         return "", None
 
 
+@functools.cache
+def compile_caches() -> dict[str, str]:
+    """The frameworks' compile caches as this process first found them (asked at a run's
+    start): a compile served from a warm on-disk cache makes ``prepare_s`` a warm time.
+    torch.compile's inductor keeps compiled graphs on disk by default (its FX graph
+    cache, ``$TORCHINDUCTOR_CACHE_DIR`` or the temp dir's ``torchinductor_<user>``);
+    JAX's persistent cache is off unless ``$JAX_COMPILATION_CACHE_DIR`` is set;
+    TensorFlow's traces live in the process."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    inductor = Path(
+        os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        or Path(tempfile.gettempdir()) / f"torchinductor_{user}"
+    )
+    graphs = inductor / "fxgraph"
+    entries = sum(1 for _ in graphs.glob("*/*")) if graphs.is_dir() else 0
+    jax_dir = os.environ.get("JAX_COMPILATION_CACHE_DIR", "")
+    return {
+        "torch.compile": (
+            f"warm: {entries} graphs from earlier runs in {graphs}"
+            if entries
+            else f"cold: no graph in {graphs} yet"
+        ),
+        "jax": f"persistent cache in {jax_dir}" if jax_dir else "in memory, per process",
+        "tensorflow": "in memory, per process",
+    }
+
+
 def environment(harness: Harness, root: Path) -> dict[str, Any]:
     """What the numbers depend on: versions, threads, CPU, commit, gc, profile."""
     settings = runtime.settings()
@@ -134,6 +167,7 @@ def environment(harness: Harness, root: Path) -> dict[str, Any]:
         "time_cap_s": harness.profile.time_cap_s,
         "budget_s": harness.profile.budget_s,
         "timing": "timed" if harness.timing else "run once (--benchmark-disable)",
+        "compile_caches": compile_caches(),
         "backends_selected": harness.backend_names,
         "backends_missing": {
             e.name: e.reason

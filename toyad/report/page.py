@@ -421,8 +421,39 @@ def overview_heatmap(run: Run, table: pd.DataFrame | None = None, caption: str =
     )
 
 
+def trace_compile_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per backend × workload: the derivative's prepare (tracing, compiling, binding the
+    constants) and its call, at the workload's smallest size the backend prepared."""
+    derivative = rows[(rows.operation != "primal") & rows.prepare_s.notna()]
+    table: dict[str, dict[str, str]] = {}
+    for (backend, problem), cells in derivative.groupby(["backend", "problem"], sort=True):
+        first = cells.iloc[0]  # (a workload's sizes run smallest first)
+        call = (
+            fmt_seconds(first.median_s)
+            if first.status == "ok" and not missing(first.median_s)
+            else str(first.status)
+        )
+        table.setdefault(str(backend), {})[str(problem)] = (
+            f"{fmt_seconds(first.prepare_s)} · {call}"
+        )
+    frame = pd.DataFrame.from_dict(table, orient="index").fillna("")
+    return frame.rename_axis("backend").reset_index()
+
+
+def _compile_caches_text(run: Run) -> str:
+    caches = run.environment.get("compile_caches") or {}
+    if not isinstance(caches, dict) or not caches:
+        return ""
+    return (
+        " Compile caches at the run's start: "
+        + "; ".join(f"{name}: {state}" for name, state in caches.items())
+        + "."
+    )
+
+
 def workloads_section(run: Run) -> str:
-    """GradBench's workloads: per workload, backends × sizes, and a summary heat map."""
+    """GradBench's workloads: per workload, backends × sizes, a summary heat map and what
+    each backend spends to trace and compile."""
     cases = run.cases
     rows = cases[cases.suite == "workloads"]
     if rows.empty:
@@ -435,6 +466,19 @@ def workloads_section(run: Run) -> str:
             "relative to the fastest backend; 1× is the fastest.",
         )
     ]
+    compile_table = trace_compile_table(rows)
+    if not compile_table.empty:
+        out.append("<h3 id='workload-trace-compile'>Trace and compile</h3>")
+        out.append(
+            note(
+                "Each workload's derivative at its smallest size: prepare · call. Prepare is "
+                "the untimed step before the calls: tracing and compiling (jit, "
+                "tf.function, XLA, torch.compile), binding the constants (every backend); "
+                "it is paid once per size and shape, so it is what a one-off call costs "
+                "beyond the call." + esc(_compile_caches_text(run))
+            )
+        )
+        out.append("<div class='wide'>" + frame_table(compile_table) + "</div>")
     for problem, group in rows.groupby("problem", sort=True):
         derivative = group[group.operation != "primal"]
         if derivative.empty:
