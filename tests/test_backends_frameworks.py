@@ -6,6 +6,7 @@ Parametrised so a failure names backend, function/problem, operation and mode.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -720,3 +721,27 @@ def test_torch_compile_resets_dynamo_after_a_compile_and_only_then(monkeypatch):
     b.release()
     b.release()
     assert resets == [1]
+
+
+@pytest.mark.parametrize("name", ["tf-eager", "tf-function", "tf-xla"])
+def test_one_line_calls_print_no_retracing_warning_for_toyads_own_builds(name, caplog, capfd):
+    """A loop of one-line calls over the catalog builds a traced function per call from the
+    same code; TensorFlow's "triggered tf.function retracing" warning would count those
+    builds, which the user never wrote, so none reaches the console."""
+    pytest.importorskip("tensorflow")
+    b = backends.get(name)
+    with caplog.at_level(logging.WARNING):
+        for problem in ("rosenbrock", "sin_square", "fan_in", "logsumexp_affine", "dense_tanh"):
+            for n in (3, 5, 8):
+                inst = problems.get(problem).instance(n=n)
+                if inst.scalar:
+                    np.testing.assert_allclose(b.gradient(inst.f, inst.x), inst.gradient(),
+                                               rtol=1e-10, atol=1e-12)  # fmt: skip
+                    if inst.has_hessian:
+                        np.testing.assert_allclose(b.hessian(inst.f, inst.x), inst.hessian(),
+                                                   rtol=1e-10, atol=1e-12)  # fmt: skip
+                else:
+                    np.testing.assert_allclose(b.jacobian(inst.f, inst.x), inst.jacobian(),
+                                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    captured = capfd.readouterr()
+    assert "retracing" not in caplog.text + captured.err + captured.out

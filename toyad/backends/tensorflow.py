@@ -280,6 +280,11 @@ def _traced(fn: Callable, args: tuple, jit_compile: bool) -> Callable:
     """``tf.function`` of fn with the args' fixed float64 signature, traced here."""
     signature = tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, F64), list(args))
     traced = tf.function(fn, input_signature=signature, autograph=False, jit_compile=jit_compile)
+    # TF warns of "retracing" when the functions traced from one piece of code trace
+    # often; every build here is a new function traced once from the same code (its
+    # signature fixed), so the warning would count toyad's builds, not its user's calls
+    if hasattr(traced, "_omit_frequent_tracing_warning"):
+        traced._omit_frequent_tracing_warning = True
     traced(*args)  # the one trace (and XLA compile), here and not in the timed call
     return traced
 
