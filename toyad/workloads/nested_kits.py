@@ -180,7 +180,9 @@ class JaxKit:
     levels separate them). ``jax-jit`` compiles the derivative of each loop-free
     (``traceable``) function once: ∇ₓp and ∇ of the saddle cost; the objectives
     keep Python control flow on values (the Euler loop, the inner gradient
-    ascent), which jax.jit cannot trace and jax.grad of lax.while_loop refuses."""
+    ascent), which jax.jit cannot trace and jax.grad of lax.while_loop refuses.
+    A whole jax-jit eval (``nested.prepare``) runs :mod:`toyad.workloads.nested_jax`
+    instead, its loops compiled; this kit checks single points against the toys."""
 
     def __init__(self, name: str):
         from toyad import runtime
