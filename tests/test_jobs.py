@@ -529,6 +529,7 @@ def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeyp
         if ending == "memory line, between cases":  # (t::b is an item with no case)
             lines = lines[:-1]
         (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
+        time.sleep(0.05)  # (the part's time, which its process could not write)
         if ending == "crash":
             raise cluster.ShardFailed(
                 f"shard {shard}: pytest exited with -14 without writing a run on vm: ..."
@@ -554,6 +555,7 @@ def test_a_part_ended_during_a_case_goes_on_in_a_fresh_process(tmp_path, monkeyp
         assert read_journal(after[0]).done == {"t::a"}  # t::b runs in the fresh process
         return
     ended, rest = parts
+    assert ended["seconds"] >= 0.05  # (the job's time counts the ended part's)
     cases = {c["n"]: c for c in ended["run"]["toyad"]["cases"]}
     if ending != "memory line, first case":
         assert cases[1024].get("status") is None

@@ -203,6 +203,7 @@ def run_job(
         line = None
         if memory_limit and not last:
             line = memory_limit + int(MEMORY_LINE_MARGIN_GIB * 2**30)
+        part_start = time.perf_counter()
         try:
             parts.append(
                 run_shard(
@@ -218,8 +219,11 @@ def run_job(
             ended = None if last else _ended_during_a_case(shard, where, exc)
             if ended is None:
                 journaled = _journaled_part(shard, where, str(exc))
+                if journaled:
+                    journaled["seconds"] = time.perf_counter() - part_start
                 exc.parts = parts + ([journaled] if journaled else [])  # type: ignore[attr-defined]
                 raise
+            ended["seconds"] = time.perf_counter() - part_start  # (its process wrote no run)
             parts.append(ended)
         why = _restart_of(parts[-1])
         if not why:
