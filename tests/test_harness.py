@@ -694,6 +694,27 @@ def test_a_run_budget_that_fits_cuts_nothing_even_with_estimates_off_twofold(mon
     assert "run budget" in h.budget_spent("accuracy")  # the budget's end holds
 
 
+def test_the_full_profile_plans_its_budget_by_its_own_seconds_an_item(monkeypatch):
+    """The full profile's items cost several times the quick profile's, unevenly: planned
+    by quick estimates, the suites run first took the whole budget and the workloads,
+    last, ran none. By its own (scaling 0.46 s an item, workloads 0.56 s) the run does not
+    fit, so scaling gets its share, 100 x 46 / 102 s, and the workloads what is left."""
+    h = harness.Harness(harness.PROFILES["full"], ["reverse"], ["dense_tanh"], timing=True)
+    h.run_budget_override = 100.0
+    h.plan_budget({"scaling": 100, "workloads": 100})
+    assert h._suite_weight == pytest.approx({"scaling": 46.0, "workloads": 56.0})
+    clock = {"now": 0.0}
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: h.start_clock + clock["now"])
+    assert h.budget_spent("scaling") == ""
+    clock["now"] = 45.0
+    assert h.budget_spent("scaling") == ""
+    clock["now"] = 45.2
+    assert "run budget" in h.budget_spent("scaling")
+    assert h.budget_spent("workloads") == ""
+    clock["now"] = 99.9
+    assert h.budget_spent("workloads") == ""  # (what is left: its share)
+
+
 def test_a_run_budget_too_small_cuts_a_tail_of_every_suite(monkeypatch):
     # 16 s of estimates in a 10 s budget: semantics (25 x 0.32 = 8 s) may run until the
     # end less a quarter of scaling's 8 s (8 s; its proportional share would be 5 s)

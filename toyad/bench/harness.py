@@ -673,9 +673,10 @@ class Harness:
             self._on_selected.clear()
 
     def plan_budget(self, suite_items: dict[str, int]) -> None:
-        """Each suite's estimated seconds (item count x SUITE_WEIGHT), for
-        :meth:`budget_spent`."""
-        self._suite_weight = {s: n * SUITE_WEIGHT.get(s, 0.1) for s, n in suite_items.items()}
+        """Each suite's estimated seconds (item count x the profile's seconds an item, else
+        SUITE_WEIGHT's), for :meth:`budget_spent`."""
+        per_item = {**SUITE_WEIGHT, **dict(self.profile.item_seconds)}
+        self._suite_weight = {s: n * per_item.get(s, 0.1) for s, n in suite_items.items()}
         self._suite_deadline = {}
 
     def budget_spent(self, suite: str) -> str:
@@ -685,9 +686,10 @@ class Harness:
         budget's end less RESERVE_SHARE of the estimates of the suites not yet
         started (so a run that fits its budget is never cut, even with estimates
         off by up to 4x), and never less than its estimate's proportional share
-        of the time left (so a run that does not fit loses a tail of every suite,
+        of the time left; where the estimates say the run does not fit, an elastic
+        suite gets that share and no more (so the run loses a tail of every suite,
         not the last suites whole: the pools of :meth:`_pooled_share`). The
-        estimates (quick-profile seconds an item) are scaled by the suites run so
+        estimates (the profile's seconds an item) are scaled by the suites run so
         far: their wall time over their estimate.
         """
         if not self.timing:  # the test command runs everything
@@ -703,9 +705,12 @@ class Harness:
             scale = max(1.0, actual / estimated) if estimated > 0 else 1.0
             later = scale * sum(w for s, w in weights.items() if s not in deadlines and s != suite)
             left = max(0.0, self.run_budget_s - elapsed)
-            deadlines[suite] = elapsed + max(
-                left - RESERVE_SHARE * later, self._pooled_share(suite, elapsed, scale)
-            )
+            pooled = self._pooled_share(suite, elapsed, scale)
+            fits = scale * weights.get(suite, 0.0) + later <= left
+            if fits or suite not in ELASTIC_SUITES:
+                deadlines[suite] = elapsed + max(left - RESERVE_SHARE * later, pooled)
+            else:  # (an elastic suite of a run that does not fit: its share, no more)
+                deadlines[suite] = elapsed + pooled
         deadline = deadlines[suite]
         if elapsed < deadline:
             return ""
@@ -717,10 +722,10 @@ class Harness:
     def _pooled_share(self, suite: str, elapsed: float, scale: float = 1.0) -> float:
         """A suite's share of the time left when the run does not fit: the small fixed
         suites (run first) share FIXED_SUITES_SHARE of the budget, the elastic suites
-        what is left, each pool by the suites' estimates; and at least its own estimate
-        (scaled as the suites so far ran: ``scale``) while its pool lasts, so a small suite
-        is not cut for the estimates of larger ones still to come (in a job that claims
-        lineages, perhaps never to come here)."""
+        what is left, each pool by the suites' estimates; and a fixed suite at least its own
+        estimate (scaled as the suites so far ran: ``scale``) while its pool lasts, so a
+        small suite is not cut for the estimates of larger ones still to come (in a job
+        that claims lineages, perhaps never to come here)."""
         weights, deadlines = self._suite_weight, self._suite_deadline
         elastic = suite in ELASTIC_SUITES
         pool_end = self.run_budget_s
@@ -734,7 +739,8 @@ class Harness:
         mine = weights.get(suite, 0.0)
         total = mine + sum(weights[s] for s in waiting)
         pool_left = max(0.0, pool_end - elapsed)
-        return min(pool_left, max(pool_left * (mine / total if total > 0 else 1.0), scale * mine))
+        share = pool_left * (mine / total if total > 0 else 1.0)
+        return min(pool_left, share if elastic else max(share, scale * mine))
 
     # -- what is selected ---------------------------------------------------
     @property

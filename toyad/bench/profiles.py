@@ -64,6 +64,9 @@ class Profile:
     # the whole run's wall-clock budget: past it, the remaining cases are recorded
     # skipped-too-slow ("run budget spent") so that the run ends, whatever the selection
     run_budget_s: float = 1800.0
+    # seconds an item of a suite takes in this profile, where it differs from the quick
+    # profile's (harness.SUITE_WEIGHT): what the run budget plans each suite's share by
+    item_seconds: tuple[tuple[str, float], ...] = ()
 
     @property
     def hard_limit_s(self) -> float:
@@ -140,6 +143,16 @@ PROFILES: dict[str, Profile] = {
         step_problems=4,
         plain_max_time_s=0.25,
         run_budget_s=27 * 60.0,
+        # its items' wall time (fresh clone, this 2-core VM, two jobs; workloads from a
+        # run with the budget lifted): five times the quick profile's, unevenly
+        item_seconds=(
+            ("accuracy", 0.2),
+            ("scaling", 0.46),
+            ("workloads", 0.56),
+            ("hessians", 0.68),
+            ("overhead", 0.42),
+            ("scalar-engines", 4.7),
+        ),
     ),
 }
 DEFAULT_PROFILE = "quick"
