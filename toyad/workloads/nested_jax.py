@@ -57,29 +57,12 @@ def scan_length(steps: int) -> int:
     return length
 
 
-class _Kit:
-    """The inner derivative on lists of traced scalars (nested's kit interface)."""
+def _kit() -> Any:
+    """The JAX kit of the nested evals (``jax.grad``, a ``jax.jvp`` per direction; its
+    ``grad`` compiles only where asked, ``traceable=True``)."""
+    from toyad.workloads import nested_kits
 
-    def __init__(self) -> None:
-        self.jax, self.jnp, _ = _jax()
-        self.sqrt = self.jnp.sqrt
-
-    def grad(self, f: Callable[..., Any], mode: str, traceable: bool = True) -> Callable:
-        jax, jnp = self.jax, self.jnp
-        if mode == "r":
-            derivative = jax.grad(f)
-            return lambda x, *consts: list(derivative(list(x), *consts))
-
-        def forward(x: list, *consts: Any) -> list:
-            zero = [jnp.zeros_like(xi) for xi in x]
-            out = []
-            for j in range(len(x)):
-                e = list(zero)
-                e[j] = jnp.ones_like(x[j])
-                out.append(jax.jvp(lambda xs: f(xs, *consts), (list(x),), (e,))[1])
-            return out
-
-        return forward
+    return nested_kits.get("jax-jit")
 
 
 class LoopObjective:
@@ -161,7 +144,7 @@ class LoopObjective:
 def particle_objective(variant: str) -> LoopObjective:
     """w -> x_f² of :func:`nested.naive_euler`, ∇ₓp by the inner mode."""
     _, jnp, _ = _jax()
-    kit = _Kit()
+    kit = _kit()
     grad_p = kit.grad(nested.potential(kit), variant[1])
 
     def charges(z: Any) -> tuple:
@@ -247,7 +230,7 @@ def saddle_objective(variant: str, start: Sequence[float]) -> LoopObjective:
     """p1 -> max over p2 of the saddle cost (an inner gradient ascent from ``start``, its
     gradient by the inner mode), as :func:`nested.saddle_functions`."""
     _, jnp, _ = _jax()
-    kit = _Kit()
+    kit = _kit()
     grad_cost = kit.grad(nested.saddle_cost, variant[1])
     first = [float(s) for s in start]
 
@@ -274,14 +257,12 @@ def prepare_saddle(variant: str, start: Sequence[float]) -> Callable[[], list[fl
     """[p1, p2] as :func:`nested.saddle`: p1 the argmin of the compiled objective; p2 the
     argmax of the cost at p1, its gradient by the outer mode (compiled, loop-free).
     Compiled here: the objective's loop at ``start``, its derivative, the cost's gradient."""
-    jax, jnp, _ = _jax()
     start = [float(s) for s in start]
     objective = saddle_objective(variant, start)
-    grad2 = jax.jit(_Kit().grad(nested.saddle_cost, variant[0]))
+    grad2 = _kit().grad(nested.saddle_cost, variant[0], traceable=True)
 
     def gradient_at(p1: list) -> Callable[[list], list[float]]:
-        a, b = (jnp.float64(v) for v in p1)
-        return lambda p2: [float(v) for v in grad2([jnp.float64(v) for v in p2], a, b)]
+        return lambda p2: [float(v) for v in grad2(p2, *p1)]
 
     objective.gradient(start)
     gradient_at(start)(start)
