@@ -11,6 +11,7 @@
     b.strategy("jacobian", "forward")  # "vectorised" | "loop" | "single" | "per-op" | ...
     b.prepare_empty(x)()               # the per-call overhead alone
     b.release()                        # when a case ends: drop compile caches
+    backends.release_all()             # every backend made so far drops its caches
 
 The registry below names every backend without importing its framework, so
 ``available()`` is cheap and a missing framework never breaks the rest.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from toyad.backends.base import (
@@ -156,3 +158,15 @@ def get(name: str) -> Backend:
         module = importlib.import_module(f"toyad.backends.{s.module}")
         _CACHE[name] = getattr(module, s.factory)(name)
     return _CACHE[name]
+
+
+def release_all(others: Iterable[Backend] = (), framework_caches: bool = True) -> None:
+    """Every backend made in this process by ``get``, and ``others`` (made elsewhere: a
+    user's own), drops its caches (see ``Backend.release``), each once; one that fails
+    to release does not stop the rest. Backends not made yet are not made: releasing
+    must not import a framework."""
+    for backend in {id(b): b for b in [*_CACHE.values(), *others]}.values():
+        try:
+            backend.release(framework_caches=framework_caches)
+        except Exception:  # (a framework's own teardown error: nothing to keep anyway)
+            continue

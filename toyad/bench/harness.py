@@ -861,7 +861,7 @@ class Harness:
             benchmark.extra_info.update({k: v for k, v in record.items() if v is not None})
         if not self.outcomes:
             return
-        if status in ("unsupported", "skipped-too-slow"):
+        if status in ("unsupported", "skipped-too-slow", "skipped-too-large"):
             pytest.skip(f"{status}: {message}")
         if status in ("wrong", "error"):
             pytest.fail(
@@ -1246,13 +1246,11 @@ class Harness:
             return None
 
     def deep_release(self) -> None:
-        """Every loaded backend drops its process-wide caches; garbage is collected and
-        free heap pages go back to the OS."""
-        for entry in self._entries.values():
-            # (only those loaded: loading one here would import its framework to release it)
-            if entry.loaded and entry.backend is not None:
-                with contextlib.suppress(Exception):
-                    entry.backend.release()
+        """Every backend made in this process (the harness's, and any other code's in it,
+        such as the unit tests beside the suites in the test command) drops its
+        process-wide caches; garbage is collected and free heap pages go back to the OS."""
+        # (a harness's entries may hold backends not made by backends.get)
+        backends.release_all(e.backend for e in self._entries.values() if e.loaded and e.backend)
         guards.release_memory()
         self.deep_releases += 1
         self._released_rss = guards.rss_bytes()
@@ -1262,6 +1260,18 @@ class Harness:
                 f"(the allocators keep what they freed; the first case left "
                 f"{(self._baseline_rss or 0) / 2**30:.2f} GiB)"
             )
+
+    def release_between_tests(self) -> None:
+        """In a run that times nothing (the test command: long-lived workers that never
+        restart), after any test: every backend drops its caches once the process is
+        over half the memory limit and DEEP_RELEASE_DRIFT of it above where the last
+        release left it. The frameworks cache every function the unit tests build
+        (JAX its executables, TensorFlow its graphs): unreleased, a worker grew to
+        4.8 GiB, and the suites' cases after it were not started, over the limit."""
+        limit = self._memory_limit
+        rss = guards.rss_bytes()
+        if rss > max(limit // 2, self._released_rss + DEEP_RELEASE_DRIFT * limit):
+            self.deep_release()
 
     def release_after(self, backend: str, rss_before: int | None = None) -> None:
         """After a case: the backend drops the case's builds; process-wide caches

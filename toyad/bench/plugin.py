@@ -519,6 +519,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h.note_item(suite_of(item), time.perf_counter() - start, item.nodeid)
     h.item_done(item.nodeid)
     h.current_nodeid = ""
+    if not h.timing:
+        h.release_between_tests()
     if h.restart_wanted and not item.session.shouldstop:
         _stop_for_a_fresh_process(item, h)
 
