@@ -672,6 +672,39 @@ def test_a_transposed_jacobian_is_wrong_even_where_sizes_agree():
     assert h.records[-1]["status"] == "wrong"
 
 
+def test_a_backend_that_writes_into_its_input_is_wrong_and_the_input_is_restored():
+    h = make_harness()
+    b = fake_entry(h)
+    inner = b.prepare  # (Backend.prepare works on a copy: a backend of its own may not)
+
+    def scribbling(operation, f, x, **kw):
+        call = inner(operation, f, x, **kw)
+
+        def scribble():
+            out = call()
+            x[0] += 1.0  # (an in-place update of the caller's array)
+            return out
+
+        return scribble
+
+    b.prepare = scribbling
+    given = h.instance("dense_tanh", 4, 3, "").x.copy()
+    with pytest.raises(pytest.fail.Exception, match="wrote into its input"):
+        h.run_case(FakeBenchmark(), spec())
+    assert h.records[-1]["status"] == "wrong"
+    np.testing.assert_array_equal(h.instance("dense_tanh", 4, 3, "").x, given)
+
+
+def test_an_untimed_accuracy_case_gets_a_minute_where_timed_cases_get_the_hard_limit():
+    untimed, timed = make_harness(timing=False), make_harness()
+    accuracy = harness.CaseSpec("accuracy", "fake", "dense_tanh", "jacobian", "forward", 4, 3)
+    assert untimed.limit_for(accuracy) == harness.UNTIMED_ACCURACY_LIMIT_S
+    assert timed.limit_for(accuracy) == timed.profile.hard_limit_s < 60
+    assert untimed.limit_for(spec()) == untimed.profile.hard_limit_s  # other suites: as timed
+    untimed.hard_limit_s = 2.0  # a limit the user set holds everywhere
+    assert untimed.limit_for(accuracy) == 2.0
+
+
 def _budgeted(monkeypatch, suites: dict[str, int], budget: float = 100.0):
     h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
     h.run_budget_override = budget
