@@ -399,8 +399,13 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["duplicates"] == []
     assert not any("not started" in str(c.get("message")) for c in two["cases"])
-    names = [sorted(b["fullname"] for b in runs[j][0]["benchmarks"]) for j in ("1", "2")]
-    assert names[0] == names[1] and any("convenience" in n for n in names[1])
+    # the plain items, timed by pytest-benchmark throughout, each once (the harness's
+    # cases are compared above: which of them a loaded machine got to time may differ)
+    names = [
+        sorted(b["fullname"] for b in runs[j][0]["benchmarks"] if "convenience" in b["fullname"])
+        for j in ("1", "2")
+    ]
+    assert names[0] == names[1] and names[1]
     restarts = two["merge"]["jobs"]["restarts"]
     assert set(restarts) == {"1/2", "2/2"} and max(restarts.values()) >= 2
     assert runs["2"][1].count("goes on in a fresh process") == sum(restarts.values())

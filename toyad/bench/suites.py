@@ -85,6 +85,15 @@ def scoped_out(h: Harness) -> bool:
     return h.timing and h.profile.name == "quick"
 
 
+def sweeps_leave_out(h: Harness, backend: str) -> bool:
+    """Whether the size sweeps (the Jacobian grid, gradients and Hessians as n grows)
+    leave out a backend that compiles per case (``Profile.compile_heavy``): in a
+    timed quick run (the overhead suite times it), and wherever nothing is timed (the
+    test command: the accuracy suite checks its every problem, operation and mode, and
+    a sweep would compile the same function again at each size to check it again)."""
+    return backend in h.profile.compile_heavy and (scoped_out(h) or not h.timing)
+
+
 def accuracy_specs(h: Harness, problems: Sequence[Any] | None = None) -> list[CaseSpec]:
     """Every backend x problem x operation x mode at the problem's default sizes."""
     specs = []
@@ -138,8 +147,8 @@ def jacobian_specs(
     cells = jacobian_cells(h.profile) if grid is None else grid
     specs = []
     for entry in h.entries():
-        if scoped_out(h) and entry.name in h.profile.compile_heavy:
-            continue  # timed in the overhead suite only (a compile per case)
+        if sweeps_leave_out(h, entry.name):
+            continue
         modes = entry.modes("jacobian", both=True)
         for n, m in cells:
             for mode in modes:
@@ -159,8 +168,8 @@ def gradient_specs(
     specs = []
     for problem in problems:
         for entry in h.entries():
-            if scoped_out(h) and entry.name in h.profile.compile_heavy:
-                continue  # timed in the overhead suite only (a compile per case)
+            if sweeps_leave_out(h, entry.name):
+                continue
             modes = entry.modes("gradient", both=True)
             for n in sizes:
                 if n is not None and not h.allows(problem.name, n):
@@ -184,8 +193,8 @@ def hessian_specs(
     specs = []
     for problem in problems:
         for entry in h.entries():
-            if scoped_out(h) and entry.name in h.profile.compile_heavy:
-                continue  # timed in the overhead suite only (a compile per case)
+            if sweeps_leave_out(h, entry.name):
+                continue
             for n in sizes:
                 if n is not None and not h.allows(problem.name, n):
                     continue
