@@ -1282,10 +1282,14 @@ class Harness:
         release left it. The frameworks cache every function the unit tests build
         (JAX its executables, TensorFlow its graphs): unreleased, a worker grew to
         4.8 GiB, and the suites' cases after it were not started, over the limit."""
-        limit = self._memory_limit
-        rss = guards.rss_bytes()
-        if rss > max(limit // 2, self._released_rss + DEEP_RELEASE_DRIFT * limit):
+        if self._drifted(guards.rss_bytes(), self._released_rss):
             self.deep_release()
+
+    def _drifted(self, rss: int, floor: int) -> bool:
+        """Whether a process at ``rss`` is over half the memory limit and
+        DEEP_RELEASE_DRIFT of it above ``floor`` (where it last stood released)."""
+        limit = self._memory_limit
+        return rss > max(limit // 2, floor + DEEP_RELEASE_DRIFT * limit)
 
     def release_after(self, backend: str, rss_before: int | None = None) -> None:
         """After a case: the backend drops the case's builds; process-wide caches
@@ -1305,8 +1309,7 @@ class Harness:
         if self._baseline_rss is None:
             self._baseline_rss = rss
         kept = rss - rss_before if rss_before is not None else 0
-        floor = max(self._baseline_rss, self._released_rss)
-        drifted = rss > max(limit // 2, floor + DEEP_RELEASE_DRIFT * limit)
+        drifted = self._drifted(rss, max(self._baseline_rss, self._released_rss))
         if kept > DEEP_RELEASE_KEPT * limit or drifted:
             self.deep_release()
 
