@@ -9,7 +9,10 @@ from __future__ import annotations
 import html
 import json
 import math
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -1180,6 +1183,55 @@ def _render_safely(render: Callable[[Run], str], run: Run) -> str:
         return f"<p class='note st-error'>This section failed to render: {problem}</p>"
 
 
+# Sections drawn in a second process while this one draws the rest (the scaling section's
+# figures are about half of a report's build time; a spawned process starts in ~1 s).
+RENDERED_APART = ("scaling",)
+
+
+def _render_sections(
+    view: Run, sections: list[tuple[str, str, Callable[[Run], str]]]
+) -> list[tuple[str, str, str]]:
+    """(anchor, heading, html) of each section, in order: those of RENDERED_APART in a spawned
+    process where there is a second CPU, the others here. Anything that goes wrong with the
+    second process (it cannot start, or the data cannot be sent to it): drawn here too."""
+    apart = {
+        anchor: render
+        for anchor, _, render in sections
+        if anchor in RENDERED_APART and _usable_cpus() > 1
+    }
+    futures: dict[str, Any] = {}
+    pool = None
+    if apart:
+        try:
+            spawn = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+            futures = {a: pool.submit(_render_safely, r, view) for a, r in apart.items()}
+        except Exception:
+            futures = {}
+    try:
+        html_of = {
+            anchor: _render_safely(render, view)
+            for anchor, _, render in sections
+            if anchor not in futures
+        }
+        for anchor, future in futures.items():
+            try:
+                html_of[anchor] = future.result()
+            except Exception:  # (the process or the pickling failed: not the section)
+                html_of[anchor] = _render_safely(apart[anchor], view)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return [(anchor, heading, html_of[anchor]) for anchor, heading, _ in sections]
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on every platform)
+        return os.cpu_count() or 1
+
+
 def build_page(
     run: Run, sections: Iterable[tuple[str, str, Callable[[Run], str]]] = SECTIONS
 ) -> str:
@@ -1189,9 +1241,7 @@ def build_page(
         at = next((i for i, s in enumerate(sections) if s[0] == "summary"), len(sections))
         sections = [*sections[:at], ("machines", "Machines", machines_section), *sections[at:]]
     view = per_machine_view(run)  # several machines: backend @ machine, one line per machine
-    rendered = [
-        (anchor, heading, _render_safely(render, view)) for anchor, heading, render in sections
-    ]
+    rendered = _render_sections(view, list(sections))
     title = f"toyad run {run.started or ''}".strip()
     intro = incomplete_banner(run) + note(
         f"profile {esc(run.profile or '?')} · commit {esc(run.commit[:12] or 'none')} · "
