@@ -18,8 +18,16 @@ from types import SimpleNamespace
 import pytest
 
 from toyad import report
-from toyad.bench.harness import CaseSpec
-from toyad.bench.shard import ShardError, cell_of, parse_shard, partition, select_shard
+from toyad.bench.harness import SUITE_WEIGHT, CaseSpec
+from toyad.bench.shard import (
+    ShardError,
+    cell_of,
+    item_costs,
+    parse_shard,
+    partition,
+    profile_costs,
+    select_shard,
+)
 from toyad.report import __main__ as cli
 from toyad.report.load import ReportError, load_run
 from toyad.report.merge import key_counts, merge_runs
@@ -92,6 +100,27 @@ def test_partition_balances_by_cost_and_measured_costs_win():
     measured = {i.nodeid: (50.0 if "-n1-" in i.nodeid else 1.0) for i in items}
     kept, _ = select_shard(items, suites, (1, 2), measured)  # measured: n=1 was the slow one
     assert {i.nodeid for i in kept} == {items[0].nodeid, items[1].nodeid}
+
+
+def test_with_measured_costs_a_plain_item_costs_its_suites_seconds_an_item():
+    items = _grid_items()
+    suites = ["scaling" if i.callspec.params else "semantics" for i in items]
+    measured = {i.nodeid: 0.5 for i in items if i.callspec.params}
+    costs = dict(zip((i.nodeid for i in items), item_costs(items, suites, measured)))
+    assert costs["s.py::test_semantics[a]"] == pytest.approx(SUITE_WEIGHT["semantics"])
+    assert costs[items[0].nodeid] == 0.5
+    # an unmeasured case of a measured suite: its estimate at the suite's measured scale
+    del measured[items[0].nodeid]
+    costs = item_costs(items, suites, measured)
+    assert 0 < costs[0] < 0.5  # (the smallest size of the grid)
+
+
+def test_the_quick_profile_ships_the_measured_cost_of_its_cases():
+    costs = profile_costs("quick")
+    assert costs and all(v >= 0 for v in costs.values())
+    suites = {nodeid.split("::")[0] for nodeid in costs}
+    assert {"benchmarks/bench_scaling.py", "benchmarks/bench_gradbench.py"} <= suites
+    assert profile_costs("no-such-profile") is None
 
 
 # -- through pytest: the quick profile, sharded and merged -----------------------------------

@@ -369,16 +369,16 @@ WORKLOAD_KEY_BACKENDS = ("jax-jit", "torch-autograd", "tensor")
 SUITE_WEIGHT = {
     "accuracy": 0.03,
     "scaling": 0.08,
-    "memory": 0.7,  # framework cases in worker processes (their start-up included)
-    "scalar-engines": 0.2,
+    "memory": 0.57,  # framework cases in worker processes (their start-up included)
+    "scalar-engines": 0.31,
     "per-op": 0.2,
-    "tensor-speed": 0.07,
-    "convenience": 0.08,
+    "tensor-speed": 0.11,
+    "convenience": 0.12,
     "overhead": 0.1,
     "hessians": 0.16,
-    "semantics": 0.32,  # the first case loads every library's differentiation machinery
+    "semantics": 0.55,  # the first case loads every library's differentiation machinery
     "workloads": 0.38,  # GradBench's sizes: tracing and compiling per case
-    "nested": 0.7,  # a whole gradient descent per case
+    "nested": 1.5,  # a whole gradient descent per case
 }
 # A suite may run until the budget's end less this share of the later suites' estimates:
 # with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.

@@ -67,6 +67,7 @@ from toyad.bench.shard import (
     lineage_of,
     measured_costs,
     parse_shard,
+    profile_costs,
     select_shard,
 )
 from toyad.bench.turns import turns
@@ -309,7 +310,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if h.shard:
         try:
             costs = config.getoption("shard_costs")
-            measured = measured_costs(costs) if costs else None
+            measured = measured_costs(costs) if costs else profile_costs(h.profile.name)
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
     if h.shard and h.claims is None:

@@ -12,13 +12,18 @@ Cells are dealt greedily, most expensive first, each to the shard with the
 least expected cost so far (ties: the lower shard, then the cell's key), so
 every process that collects the same items computes the same partition.
 Expected cost: a previous run's measured wall time per test item when given
-(``--shard-costs RUN``), else an estimate from the suite and size.
+(``--shard-costs RUN``), else the profile's own measured costs where the package has
+them (``costs/<profile>.json``: seconds per item of a whole run on the project's
+2-core VM; ``python -m toyad.bench.shard RUN.json > toyad/bench/costs/quick.json``
+writes them from a run), else an estimate from the suite and size.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +144,18 @@ def measured_costs(run: str | Path) -> dict[str, float]:
     return costs
 
 
+COSTS_DIR = Path(__file__).with_name("costs")
+
+
+def profile_costs(profile: str) -> dict[str, float] | None:
+    """The measured seconds per item that ship with the package for ``profile`` (None: none)."""
+    path = COSTS_DIR / f"{profile}.json"
+    if not path.is_file():
+        return None
+    costs = json.loads(path.read_text())
+    return {k: float(v) for k, v in costs.items() if isinstance(v, (int, float))} or None
+
+
 def item_costs(
     items: Sequence[Any], suites: Sequence[str], measured: Mapping[str, float] | None = None
 ) -> list[float]:
@@ -150,6 +167,8 @@ def item_costs(
     guesses = [estimate(item, suite) for item, suite in zip(items, suites)]
     if not measured:
         return guesses
+    # a plain item's estimate is its suite's seconds an item (SUITE_WEIGHT) already
+    plain = [spec_of(item) is None for item in items]
     scale: dict[str, list[float]] = {}
     for item, suite, guess in zip(items, suites, guesses):
         if item.nodeid in measured:
@@ -157,9 +176,11 @@ def item_costs(
     overall = [s for values in scale.values() for s in values]
     default = sum(overall) / len(overall) if overall else 1.0
     out = []
-    for item, suite, guess in zip(items, suites, guesses):
+    for item, suite, guess, is_plain in zip(items, suites, guesses, plain):
         if item.nodeid in measured:
             out.append(measured[item.nodeid])
+        elif is_plain and suite not in scale:
+            out.append(guess)
         else:
             values = scale.get(suite)
             out.append(guess * (sum(values) / len(values) if values else default))
@@ -211,3 +232,22 @@ def select_shard(
 def cell_count(items: Sequence[Any]) -> int:
     """How many cells the items fall into (at most this many shards are useful)."""
     return len({cell_of(item) for item in items})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m toyad.bench.shard RUN.json``: the run's seconds per item, as JSON."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m toyad.bench.shard RUN.json", file=sys.stderr)
+        return 2
+    try:
+        costs = measured_costs(args[0])
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: round(v, 4) for k, v in sorted(costs.items())}, indent=0))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
