@@ -622,6 +622,7 @@ class Harness:
         return {
             "before_first_item_s": self.first_item_at,
             "waited_for_turns_s": turns().waited_s,  # jobs: other jobs' steps before a timing
+            "held_turns_s": turns().held_s,  # jobs: timing, while the other jobs may not
             "suites": sorted(suites.values(), key=lambda r: -r["wall_s"]),
         }
 

@@ -43,6 +43,8 @@ class Turns:
         self._gate: int | None = None
         self._depth = 0
         self.waited_s = 0.0  # time spent waiting for a turn
+        self.held_s = 0.0  # time spent in turns (timing, while the other jobs may not)
+        self._held_since = 0.0
 
     @classmethod
     def from_env(cls) -> Turns:
@@ -72,13 +74,15 @@ class Turns:
                     fcntl.flock(self._fd, fcntl.LOCK_EX)
                 finally:
                     fcntl.flock(self._gate, fcntl.LOCK_UN)
-            self.waited_s += time.perf_counter() - start
+            self._held_since = time.perf_counter()
+            self.waited_s += self._held_since - start
         try:
             yield
         finally:
             self._depth -= 1
             if self._depth == 0:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self.held_s += time.perf_counter() - self._held_since
 
 
 def gate_path(path: str) -> str:

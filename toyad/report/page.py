@@ -319,8 +319,9 @@ def summary_section(run: Run) -> str:
             lead += (
                 f"The run ran as {spent_raw['jobs']} jobs, one per CPU, taking turns to time: "
                 "each suite's times are summed over the jobs (CPU seconds, not the run's "
-                f"duration); the jobs waited {fmt_seconds(spent_raw.get('waited_for_turns_s'))} "
-                "in all for a turn to time. "
+                f"duration); the jobs held turns for "
+                f"{fmt_seconds(spent_raw.get('held_turns_s'))} and waited "
+                f"{fmt_seconds(spent_raw.get('waited_for_turns_s'))} in all for a turn. "
             )
         out.append(
             note(
