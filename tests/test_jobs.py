@@ -133,6 +133,17 @@ def test_without_a_lock_file_a_turn_is_free():
     assert not turns.active and turns.waited_s == 0.0
 
 
+def test_a_turn_counts_the_time_it_was_held_once_however_deeply_nested(tmp_path):
+    turns = Turns(str(tmp_path / "turns.lock"))
+    with turns.exclusive(), turns.exclusive():  # (re-entrant: the outer turn is held)
+        time.sleep(0.05)
+    assert 0.05 <= turns.held_s < 0.05 + 5.0
+    held = turns.held_s
+    with turns.exclusive():
+        pass
+    assert held <= turns.held_s < held + 5.0
+
+
 # -- options and accounts --------------------------------------------------------------------
 @pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
 def test_a_bad_jobs_value_is_refused_by_name(text):
