@@ -705,7 +705,15 @@ def test_an_untimed_accuracy_case_gets_a_minute_where_timed_cases_get_the_hard_l
     assert untimed.limit_for(accuracy) == 2.0
 
 
+# seconds an item of each suite, as the budget tests' arithmetic assumes
+BUDGET_TEST_WEIGHTS = {"semantics": 0.32, "nested": 0.7, "scaling": 0.08, "accuracy": 0.03}
+
+
 def _budgeted(monkeypatch, suites: dict[str, int], budget: float = 100.0):
+    from toyad.bench import harness as bench_harness
+
+    weights = {**bench_harness.SUITE_WEIGHT, **BUDGET_TEST_WEIGHTS}
+    monkeypatch.setattr(bench_harness, "SUITE_WEIGHT", weights)
     h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
     h.run_budget_override = budget
     h.plan_budget(suites)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -367,11 +368,26 @@ def _run(tmp_path: Path, jobs: str, extra: list[str]) -> tuple[dict, str]:
     return _published(tmp_path / jobs), out.stdout
 
 
-def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
-    runs = {
-        jobs: _run(tmp_path, jobs, extra)
-        for jobs, extra in (("1", ["--no-report-page"]), ("2", []))
-    }
+@pytest.fixture
+def one_process_run(tmp_path_factory) -> dict:
+    """SMALL in one process, run once for every test (and test worker) that compares with it:
+    the first to ask runs it while the others wait on its lock, then they read its run."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # (the session's folder holds the workers')
+        shared = shared.parent
+    with open(shared / "one-process-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "one-process-run.json"
+        if not done.exists():
+            run = _run(shared / "one-process-run", "1", ["--no-report-page"])[0]
+            done.write_text(json.dumps(run))
+        return {"run": json.loads(done.read_text()), "folder": shared / "one-process-run" / "1"}
+
+
+def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path, one_process_run):
+    runs = {"1": (one_process_run["run"], ""), "2": _run(tmp_path, "2", [])}
     one, two = runs["1"][0]["toyad"], runs["2"][0]["toyad"]
     assert key_counts(two["cases"]) == key_counts(one["cases"]) and len(two["cases"]) > 50
     assert two["merge"]["jobs"]["jobs"] == 2 and two["merge"]["duplicates"] == []
@@ -385,12 +401,15 @@ def test_a_run_as_two_jobs_measures_what_one_process_does(tmp_path):
     assert (tmp_path / "2" / "latest" / "index.html").is_file()
     assert not list((tmp_path / "2").glob("jobs-*"))
     # --no-report-page: the data without the page
-    assert (tmp_path / "1" / "latest" / "results.csv").is_file()
-    assert not (tmp_path / "1" / "latest" / "index.html").exists()
+    one_latest = one_process_run["folder"] / "latest"
+    assert (one_latest / "results.csv").is_file()
+    assert not (one_latest / "index.html").exists()
 
 
-def test_jobs_that_claim_lineages_as_they_go_measure_what_one_process_does(tmp_path):
-    one = _run(tmp_path, "1", ["--no-report-page"])[0]["toyad"]
+def test_jobs_that_claim_lineages_as_they_go_measure_what_one_process_does(
+    tmp_path, one_process_run
+):
+    one = one_process_run["run"]["toyad"]
     (tmp_path / "claim").mkdir()
     claimed, out = _run(tmp_path / "claim", "2", ["--shard-by", "claim"])
     two = claimed["toyad"]
