@@ -792,6 +792,20 @@ def test_a_small_fixed_suite_gets_its_own_estimate_while_the_fixed_pool_lasts(mo
     assert "run budget" in h.budget_spent("tensor-speed")
 
 
+@pytest.mark.parametrize("suite, calls", [("accuracy", 1), ("scaling", 2)])
+def test_untimed_a_call_over_the_cap_is_called_again_only_where_larger_sizes_follow(suite, calls):
+    """Where nothing is timed, a second call (what a call costs, for the larger sizes'
+    verdict) follows a first call over the cap, except in a suite of one size per case;
+    there no call time is kept for another suite's larger size either."""
+    h = make_harness(timing=False, time_cap_s=0.01)  # (hard limit: 20 x the cap)
+    b = fake_entry(h, behaviour="delay", delay_s=0.02)  # every call over the cap
+    case = harness.replace(spec(), suite=suite)
+    record = h.run_case(FakeBenchmark(), case)
+    assert record["status"] == "ok" and b.calls["calls"] == calls
+    larger = h.slow.verdict(("fake", "dense_tanh", "jacobian", "forward"), 400, 300)
+    assert (larger is None) == (suite == "accuracy")
+
+
 def test_time_spent_splits_each_suites_wall_time():
     h = make_harness()
     fake_entry(h, behaviour="slow-first", delay_s=0.02)

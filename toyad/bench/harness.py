@@ -364,6 +364,11 @@ ELASTIC_SUITES = ("scaling", "accuracy", "workloads")
 # Every standard workload is measured on these before any other backend gets a turn.
 WORKLOAD_KEY_BACKENDS = ("jax-jit", "torch-autograd", "tensor")
 
+# Suites that list one size of each (backend, problem, operation, mode): where nothing is
+# timed, a first call over the cap is not followed by a second to learn what a call costs
+# (that decides whether larger sizes run), and no call time is kept for other suites' sizes.
+ONE_SIZE_SUITES = ("accuracy",)
+
 # About the seconds one item of a suite takes (a quick run on the 2-core VM, idle, from the
 # journal's per-item wall times): how the run budget plans, and how shards balance.
 SUITE_WEIGHT = {
@@ -1525,6 +1530,8 @@ class Harness:
                 + ("; garbage collection on)" if gc.isenabled() else ")")
             )
             message = f"{message}; {note}" if message else note
+        elif first_s > cap and not self.timing and spec.suite in ONE_SIZE_SUITES:
+            steady_s = None  # (what a call costs decides larger sizes: this suite has none)
         elif first_s > cap and not self.timing:  # (when timing, measure() confirms it)
             try:
                 start = time.perf_counter()
@@ -1574,6 +1581,8 @@ class Harness:
                     record["ratio_to_primal"] = timing.median_s / primal
                     self._net_ratio(record, b, inst.x, timing.median_s, primal)
         del call
+        if steady_s is None:
+            return status, message
         self.slow.note(key, n, m, steady_s, size[2])
         if steady_s > cap:
             note = f"one call took {steady_s:.3g} s, over the {cap:g} s cap: larger sizes skipped"
