@@ -444,11 +444,10 @@ def test_a_job_that_asks_goes_on_in_a_fresh_process_and_loses_nothing(tmp_path):
     assert spent["scaling"]["cases"] == sum(c["suite"] == "scaling" for c in two["cases"])
 
 
-def test_every_second_job_starts_untimed_then_runs_the_fixed_suites_backwards():
+def test_every_second_job_runs_the_fixed_suites_backwards():
     """Two jobs do not start on the plain suites together (each times throughout its
-    items, one job at a time): the second starts on the accuracy suite (mostly untimed)
-    and then the fixed suites backwards; the other elastic suites stay last in both."""
-    from toyad.bench.plugin import RUN_ORDER_FIRST, RUN_ORDER_LAST, UNTIMED_FIRST, in_run_order
+    items, one job at a time); the elastic suites stay last in both."""
+    from toyad.bench.plugin import RUN_ORDER_FIRST, RUN_ORDER_LAST, in_run_order
 
     suites = [*RUN_ORDER_LAST, "unlisted", *RUN_ORDER_FIRST]
     items = [SimpleNamespace(path=Path(f"bench_{s.replace('-', '_')}.py")) for s in suites]
@@ -461,10 +460,8 @@ def test_every_second_job_starts_untimed_then_runs_the_fixed_suites_backwards():
     first, second = order(False), order(True)
     fixed = len(RUN_ORDER_FIRST)
     assert first[:fixed] == list(RUN_ORDER_FIRST)
-    assert first[fixed:] == ["unlisted", *RUN_ORDER_LAST]
-    assert UNTIMED_FIRST == ("accuracy",) and second[0] == "accuracy"
-    assert second[1 : fixed + 1] == list(RUN_ORDER_FIRST)[::-1]
-    assert second[fixed + 1 :] == ["unlisted", *(s for s in RUN_ORDER_LAST if s != "accuracy")]
+    assert second[:fixed] == list(RUN_ORDER_FIRST)[::-1]
+    assert first[fixed:] == second[fixed:] == ["unlisted", *RUN_ORDER_LAST]
 
 
 def test_each_part_of_a_job_skips_what_every_earlier_part_finished(tmp_path, monkeypatch):

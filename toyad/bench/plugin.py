@@ -358,31 +358,24 @@ RUN_ORDER_FIRST = (
     "step-sweep",
 )
 RUN_ORDER_LAST = ELASTIC_SUITES
-# Suites whose items are mostly untimed work (checks, first calls; a small timing budget):
-# every second job of a run starts on them (see in_run_order).
-UNTIMED_FIRST = ("accuracy",)
 
 
 def in_run_order(items: list[pytest.Item], fixed_reversed: bool = False) -> list[pytest.Item]:
     """Items grouped by suite in RUN_ORDER_FIRST, others, RUN_ORDER_LAST order (stable).
 
-    ``fixed_reversed``: for every second job of a run (see toyad.bench.jobs), UNTIMED_FIRST
-    first, then RUN_ORDER_FIRST backwards: the plain pytest-benchmark suites time
-    throughout their items, one job at a time (a turn each), so two jobs that started on
-    them together ran one after the other; the second job starts on work that is mostly
-    untimed (the accuracy suite's checks and first calls) while the first times its plain
-    suites, and then meets the first job's harness cases with its plain suites."""
+    ``fixed_reversed``: RUN_ORDER_FIRST backwards, for every second job of a run (see
+    toyad.bench.jobs): the plain pytest-benchmark suites time throughout their items, one
+    job at a time, so two jobs that started on them together ran one after the other;
+    reversed, one job's plain suites meet the other's harness cases, whose untimed work
+    runs beside them."""
     first = RUN_ORDER_FIRST[::-1] if fixed_reversed else RUN_ORDER_FIRST
-    last = tuple(s for s in RUN_ORDER_LAST if not (fixed_reversed and s in UNTIMED_FIRST))
 
     def rank(item: pytest.Item) -> int:
         suite = suite_of(item)
-        if fixed_reversed and suite in UNTIMED_FIRST:
-            return -len(UNTIMED_FIRST) + UNTIMED_FIRST.index(suite)
         if suite in first:
             return first.index(suite)
-        if suite in last:
-            return len(RUN_ORDER_FIRST) + 1 + last.index(suite)
+        if suite in RUN_ORDER_LAST:
+            return len(RUN_ORDER_FIRST) + 1 + RUN_ORDER_LAST.index(suite)
         return len(RUN_ORDER_FIRST)
 
     return sorted(items, key=rank)
