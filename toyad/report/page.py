@@ -1185,8 +1185,10 @@ def _render_safely(render: Callable[[Run], str], run: Run) -> str:
 
 
 # Sections drawn in a second process while this one draws the rest (the scaling section's
-# figures are about half of a report's build time; a spawned process starts in ~1 s).
+# figures are about half of a report's build time; a spawned process starts in ~1 s), for
+# a run with at least this many scaling cases (a small run's figures take less than that)
 RENDERED_APART = ("scaling",)
+APART_MIN_CASES = 200
 
 
 def _render_sections(
@@ -1195,10 +1197,11 @@ def _render_sections(
     """(anchor, heading, html) of each section, in order: those of RENDERED_APART in a spawned
     process where there is a second CPU, the others here. Anything that goes wrong with the
     second process (it cannot start, or the data cannot be sent to it): drawn here too."""
+    worth_it = (view.cases["suite"] == "scaling").sum() >= APART_MIN_CASES
     apart = {
         anchor: render
         for anchor, _, render in sections
-        if anchor in RENDERED_APART and _usable_cpus() > 1
+        if anchor in RENDERED_APART and worth_it and _usable_cpus() > 1
     }
     futures: dict[str, Any] = {}
     pool = None
