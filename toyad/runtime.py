@@ -107,6 +107,13 @@ def set_affinity(cpus: set[int]) -> None:
             os.sched_setaffinity(tid, cpus)
 
 
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (its affinity; the machine's where unknown)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0))
+
+
 def idle_cpus() -> set[int]:
     """The machine's CPUs this process is not pinned to (empty when it is not pinned)."""
     if not hasattr(os, "sched_getaffinity"):

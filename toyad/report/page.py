@@ -10,7 +10,6 @@ import html
 import json
 import math
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from toyad.report.load import Run, is_complete
 from toyad.report.machines import base_backend, machines_of, machines_section, per_machine_view
 from toyad.report.references import with_references
 from toyad.results import STATUSES
+from toyad.runtime import usable_cpus
 
 REFERENCE_BACKEND = "analytic"
 PREFERRED_TOY_REVERSE = ("reverse", "reverse-recursive")
@@ -1201,7 +1201,7 @@ def _render_sections(
     apart = {
         anchor: render
         for anchor, _, render in sections
-        if anchor in RENDERED_APART and worth_it and _usable_cpus() > 1
+        if anchor in RENDERED_APART and worth_it and usable_cpus() > 1
     }
     futures: dict[str, Any] = {}
     pool = None
@@ -1227,13 +1227,6 @@ def _render_sections(
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
     return [(anchor, heading, html_of[anchor]) for anchor, heading, _ in sections]
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # (not on every platform)
-        return os.cpu_count() or 1
 
 
 def build_page(

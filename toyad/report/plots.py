@@ -44,9 +44,21 @@ def _grid(
     count: int, ncols: int = 3, size: tuple[float, float] = (3.6, 2.9)
 ) -> tuple[Figure, list]:
     """Panels of ``size`` inches each; matplotlib's constrained layout fits their labels."""
+    ncols, nrows, figsize = _grid_shape(count, ncols, size)
+    return _panels(Figure(figsize=figsize, layout="constrained"), count, ncols, nrows)
+
+
+def _grid_shape(
+    count: int, ncols: int, size: tuple[float, float]
+) -> tuple[int, int, tuple[float, float]]:
+    """(columns, rows, figure size in inches) of ``count`` panels of ``size`` each."""
     ncols = max(1, min(ncols, count))
     nrows = math.ceil(count / ncols)
-    fig = Figure(figsize=(size[0] * ncols + 0.6, size[1] * nrows + 0.4), layout="constrained")
+    return ncols, nrows, (size[0] * ncols + 0.6, size[1] * nrows + 0.4)
+
+
+def _panels(fig: Figure, count: int, ncols: int, nrows: int) -> tuple[Figure, list]:
+    """The figure and its first ``count`` axes of an nrows x ncols grid (the rest hidden)."""
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[count:]:
         ax.set_visible(False)
@@ -64,9 +76,7 @@ def _uniform_grid(
     """Panels that all carry the same decorations, laid out with fixed margins: a third of
     the time of constrained layout, which measures every tick label of every panel (the
     scaling section's three figures took most of a report's build time)."""
-    ncols = max(1, min(ncols, count))
-    nrows = math.ceil(count / ncols)
-    width, height = size[0] * ncols + 0.6, size[1] * nrows + 0.4
+    ncols, nrows, (width, height) = _grid_shape(count, ncols, size)
     right = _RIGHT_IN + (_COLORBAR_IN if colorbar else 0.0)
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(
@@ -77,10 +87,7 @@ def _uniform_grid(
         wspace=(_LEFT_IN + right) / (size[0] - _LEFT_IN - right),
         hspace=(_BOTTOM_IN + _TOP_IN) / (size[1] - _BOTTOM_IN - _TOP_IN),
     )
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    for ax in axes[count:]:
-        ax.set_visible(False)
-    return fig, axes[:count]
+    return _panels(fig, count, ncols, nrows)
 
 
 def ok_timed(rows: pd.DataFrame) -> pd.DataFrame:
