@@ -130,12 +130,16 @@ def compile_caches() -> dict[str, str]:
 
 
 def environment(harness: Harness, root: Path) -> dict[str, Any]:
-    """What the numbers depend on: versions, threads, CPU, commit, gc, profile."""
+    """What the numbers depend on: versions, threads, CPU, commit, gc, profile.
+
+    Versions are those of the libraries and backends this process has loaded: a job of a
+    run loads only the backends of its own cases (loading every selected one, torch.compile
+    and XLA warming up included, cost each job ~14 s of a quick run)."""
     settings = runtime.settings()
     commit, dirty = git_commit(root)
     versions = library_versions()
-    for entry in harness._entries.values():
-        if entry.backend is not None:
+    for entry in harness._entries.values():  # (the loaded ones: asking loads a backend)
+        if entry.loaded and entry.backend is not None:
             try:
                 versions.update(entry.backend.versions())
             except Exception as exc:  # recorded, not fatal: the run is still worth writing
