@@ -19,7 +19,7 @@ from toyad.bench.claims import ENV as CLAIMS_ENV
 from toyad.bench.claims import Claims, ClaimsError, claim_order, job_share
 from toyad.bench.harness import CaseSpec
 from toyad.bench.jobs import JobsError, job_args, merged_time_spent, outcome_counts, parse_jobs
-from toyad.bench.shard import lineage_of, select_shard
+from toyad.bench.shard import framework_units, lineage_of, select_shard
 from toyad.bench.turns import Turns
 from toyad.report.merge import key_counts
 from toyad.results import budget_cut
@@ -167,6 +167,7 @@ def test_the_jobs_time_accounts_add_up_per_suite():
     one = {
         "before_first_item_s": 4.0,
         "waited_for_turns_s": 1.5,
+        "waited_for_usual_speed_s": 0.25,
         "suites": [{"suite": "scaling", "items": 3, "wall_s": 2.0, "timed_s": 0.5}],
     }
     two = {
@@ -179,6 +180,7 @@ def test_the_jobs_time_accounts_add_up_per_suite():
     }
     spent = merged_time_spent([one, two])
     assert spent["before_first_item_s"] == 5.0 and spent["waited_for_turns_s"] == 2.0
+    assert spent["waited_for_usual_speed_s"] == 0.25
     assert spent["suites"] == [
         {"suite": "memory", "items": 1, "wall_s": 9.0, "timed_s": 0.0},
         {"suite": "scaling", "items": 5, "wall_s": 3.0, "timed_s": 0.75},
@@ -239,6 +241,33 @@ def test_a_primal_and_its_derivatives_share_a_job_where_the_suite_times_the_prim
     for backend in ("jax-jit", "tf-function", "tensor", "dual"):
         holding = [k for k, p in enumerate(parts) if any(backend in i.nodeid for i in p)]
         assert len(holding) == 1, backend
+
+
+def test_a_framework_that_fits_one_job_is_dealt_to_one_job_whole():
+    """Each job pays for the frameworks it runs (import, first trace, the caches its
+    backends share): a framework whose cases fit one job's share goes to one job."""
+    items, suites = [], []
+    for backend in ("tf-eager", "tf-function", "jax-jit", "torch-autograd", "reverse", "dual"):
+        for problem in ("dense_tanh", "fan_in"):
+            for mode in ("forward", "reverse"):
+                spec = CaseSpec("scaling", backend, problem, "jacobian", mode, 16, 1)
+                items.append(_item(spec, f"b.py::test_grid[{spec.id}]"))
+                suites.append("scaling")
+    parts = [select_shard(items, suites, (k, 2), by="lineage")[0] for k in (1, 2)]
+    assert sorted(i.nodeid for p in parts for i in p) == sorted(i.nodeid for i in items)
+    for prefix in ("tf-", "jax-", "torch-"):
+        holding = [k for k, p in enumerate(parts) if any(f"[{prefix}" in i.nodeid for i in p)]
+        assert len(holding) == 1, prefix
+    assert all(parts)  # the toys' lineages balance the jobs around them
+    # one job's share or more: dealt by lineage as before
+    assert framework_units(["lineage:scaling:tf-eager:p", "lineage:scaling:dual:p"], [3, 1], 2) == [
+        "lineage:scaling:tf-eager:p",
+        "lineage:scaling:dual:p",
+    ]
+    assert framework_units(["lineage:scaling:tf-eager:p", "lineage:scaling:dual:p"], [1, 3], 2) == [
+        "framework:tensorflow",
+        "lineage:scaling:dual:p",
+    ]
 
 
 def test_the_overhead_suite_shares_the_scaling_suites_lineage():

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toyad import backends
 from toyad.bench.harness import SUITE_WEIGHT, CaseSpec
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -204,6 +205,40 @@ def partition(cells: Iterable[tuple[str, float]], shards: int) -> dict[str, int]
     return out
 
 
+def framework_of(lineage: str) -> str | None:
+    """The framework a lineage's backend imports (None: the toys, a plain suite)."""
+    parts = lineage.split(":")
+    if parts[0] != "lineage" or len(parts) < 3:
+        return None
+    try:
+        requires = backends.spec(parts[2]).requires
+    except Exception:
+        return None
+    return requires[0] if requires else None
+
+
+def framework_units(lineages: Sequence[str], costs: Sequence[float], shards: int) -> list[str]:
+    """Each item's unit of dealing among local jobs: its framework's lineages together
+    where they fit one job's fair share (total / shards), else its own lineage.
+
+    A job pays once for each framework it runs: the import (TensorFlow ~4 s here), the
+    first trace or compile, and the caches its backends' cases share (JAX's eager mode
+    compiles each primitive at each shape once a process). Dealt whole, a framework is
+    paid for in one job, not in each."""
+    share = sum(costs) / max(shards, 1)
+    per_framework: dict[str, float] = {}
+    for lineage, cost in zip(lineages, costs):
+        framework = framework_of(lineage)
+        if framework is not None:
+            per_framework[framework] = per_framework.get(framework, 0.0) + cost
+    whole = {f for f, cost in per_framework.items() if shards > 1 and cost <= share}
+    out = []
+    for lineage in lineages:
+        framework = framework_of(lineage)
+        out.append(f"framework:{framework}" if framework in whole else lineage)
+    return out
+
+
 SHARD_BY = ("cell", "lineage", "claim")
 
 
@@ -220,7 +255,9 @@ def select_shard(
     k, n = shard
     costs = item_costs(items, suites, measured)
     if by == "lineage":
-        keys = [lineage_of(item, suite) for item, suite in zip(items, suites)]
+        keys = framework_units(
+            [lineage_of(item, suite) for item, suite in zip(items, suites)], costs, n
+        )
     else:
         keys = [cell_of(item) for item in items]
     assignment = partition(zip(keys, costs), n)
