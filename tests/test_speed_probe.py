@@ -90,3 +90,23 @@ def test_compare_gives_no_verdict_for_a_case_timed_on_a_slow_machine() -> None:
     assert summary["judged by machine-slow"] == 1
     frame, _ = compare_frame(run_of(1e-4, 1.0), run_of(2e-4, 1.02))
     assert frame.loc[0, "test"] == "rank-test" and frame.loc[0, "time_change"] == "slower"
+
+
+def test_a_pause_for_the_usual_speed_holds_no_turn(tmp_path, monkeypatch) -> None:
+    """While one job pauses for the machine to be at its usual speed, another may time."""
+    from benchmarks import harness
+    from toyad.bench import turns
+
+    own = turns.Turns(str(tmp_path / "turns"))
+    monkeypatch.setattr(turns, "_TURNS", own)
+    h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
+    depth_when_paused = []
+
+    def pause(**_: float) -> float:
+        depth_when_paused.append(own._depth)
+        return 1.0
+
+    monkeypatch.setattr(h.speed, "wait_until_usual", pause)
+    timing = h.own_timing(lambda: sum(range(100)), 1e-5)
+    assert depth_when_paused == [0]  # paused before the turn was taken
+    assert own.held_s > 0 and timing.rounds >= harness.PROFILES["quick"].min_rounds

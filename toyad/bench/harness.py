@@ -628,6 +628,7 @@ class Harness:
             "before_first_item_s": self.first_item_at,
             "waited_for_turns_s": turns().waited_s,  # jobs: other jobs' steps before a timing
             "held_turns_s": turns().held_s,  # jobs: timing, while the other jobs may not
+            "waited_for_usual_speed_s": self.speed.waited_s,  # paused: the machine was slow
             "suites": sorted(suites.values(), key=lambda r: -r["wall_s"]),
         }
 
@@ -912,7 +913,10 @@ class Harness:
     def measure(
         self, benchmark: Any, call: Callable[[], Any], first_s: float, budget_s: float | None = None
     ) -> Timing:
-        """:meth:`_measure` in this job's exclusive turn (see toyad.bench.turns)."""
+        """:meth:`_measure` in this job's exclusive turn (see toyad.bench.turns), after
+        any pause for the machine's usual speed (outside the turn: the other jobs may time
+        meanwhile)."""
+        self._wait_for_usual_speed()
         with turns().exclusive():
             return self._measure(benchmark, call, first_s, budget_s)
 
@@ -930,7 +934,7 @@ class Harness:
         budget = self.profile.budget_s if budget_s is None else budget_s
         cap = self.profile.time_cap_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile, cap)
-        before = self._wait_for_usual_speed()
+        before = self.speed.slowdown()
         start = time.perf_counter()
         with gc_paused():
             benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=0)
@@ -967,7 +971,8 @@ class Harness:
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
     ) -> Timing:
         """Time ``call`` here, with the same round policy and gc off as :meth:`measure`
-        (in this job's exclusive turn)."""
+        (in this job's exclusive turn, after any pause for the machine's usual speed)."""
+        self._wait_for_usual_speed()
         with turns().exclusive():
             return self._own_timing(call, first_s, budget_s)
 
@@ -976,7 +981,7 @@ class Harness:
     ) -> Timing:
         budget = self.profile.budget_s if budget_s is None else budget_s
         rounds, iterations = choose_rounds(first_s, budget, self.profile)
-        before = self._wait_for_usual_speed()
+        before = self.speed.slowdown()
         samples = []
         wall_start = time.perf_counter()
         with gc_paused():

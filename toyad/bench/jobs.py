@@ -398,6 +398,7 @@ def merged_time_spent(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "before_first_item_s": max(befores) if befores else None,
         "waited_for_turns_s": sum(p.get("waited_for_turns_s") or 0.0 for p in parts),
         "held_turns_s": sum(p.get("held_turns_s") or 0.0 for p in parts),
+        "waited_for_usual_speed_s": sum(p.get("waited_for_usual_speed_s") or 0.0 for p in parts),
         "jobs": len(parts),
         "suites": sorted(suites.values(), key=lambda r: -r.get("wall_s", 0.0)),
     }

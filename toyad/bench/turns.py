@@ -3,12 +3,14 @@
 A run split into local jobs (``--jobs N``: one process per CPU, see
 :mod:`toyad.bench.jobs`) shares one lock file, named by ``TOYAD_TURNS`` (the
 jobs and their memory workers inherit it). What a timing depends on (a case's
-rounds and its speed probe, a primal's or an empty call's timing, a plain
-pytest-benchmark item, a memory worker's peak and rounds) runs in an exclusive
-turn: one job at a time. Everything else (collecting, preparing, compiling,
-first calls, checks) runs side by side with the other jobs, timings included:
-each job has a CPU of its own, and per-case medians of a two-job run differ
-from a one-process run's as much as two one-process runs differ from each other
+rounds and the speed probe's check just before them, a primal's or an empty
+call's timing, a plain pytest-benchmark item, a memory worker's peak and
+rounds) runs in an exclusive turn: one job at a time. A pause while the probe
+finds the machine slow comes before the turn is taken (the other jobs may time
+meanwhile). Everything else (collecting, preparing, compiling, first calls,
+checks) runs side by side with the other jobs, timings included: each job has
+a CPU of its own, and per-case medians of a two-job run differ from a
+one-process run's as much as two one-process runs differ from each other
 (quick main job, this 2-core VM: median ratio 0.97, 90th percentile of the
 ratio's spread 1.11 against 1.08-1.12). Holding every untimed step apart from
 the timings as well made the jobs wait on each other for 116 s of a 166 s run.

@@ -323,6 +323,12 @@ def summary_section(run: Run) -> str:
                 f"{fmt_seconds(spent_raw.get('held_turns_s'))} and waited "
                 f"{fmt_seconds(spent_raw.get('waited_for_turns_s'))} in all for a turn. "
             )
+        paused = spent_raw.get("waited_for_usual_speed_s")
+        if not missing(paused):
+            lead += (
+                f"Before timing, the speed probe found the machine slower than usual and "
+                f"paused for {fmt_seconds(paused)} in all. "
+            )
         out.append(
             note(
                 lead + "Per suite, its test items' wall time split into preparing (tracing, "
