@@ -194,7 +194,7 @@ def native_log(harness: Harness) -> list[dict[str, Any]]:
     """Where backends normalised a framework's own answer during the run (deduplicated)."""
     rows, seen = [], set()
     for entry in harness._entries.values():
-        if entry.backend is None:
+        if not entry.loaded or entry.backend is None:  # (one never loaded answered nothing)
             continue
         for answer in entry.backend.native_log:
             row = {"backend": entry.name, **dataclasses.asdict(answer)}
