@@ -372,18 +372,18 @@ ONE_SIZE_SUITES = ("accuracy",)
 # About the seconds one item of a suite takes (a quick run on the 2-core VM, idle, from the
 # journal's per-item wall times): how the run budget plans, and how shards balance.
 SUITE_WEIGHT = {
-    "accuracy": 0.03,
-    "scaling": 0.08,
-    "memory": 0.57,  # framework cases in worker processes (their start-up included)
-    "scalar-engines": 0.31,
+    "accuracy": 0.067,
+    "scaling": 0.12,
+    "memory": 0.51,  # framework cases in worker processes (their start-up included)
+    "scalar-engines": 0.49,
     "per-op": 0.2,
-    "tensor-speed": 0.11,
+    "tensor-speed": 0.13,
     "convenience": 0.12,
-    "overhead": 0.1,
-    "hessians": 0.16,
-    "semantics": 0.55,  # the first case loads every library's differentiation machinery
-    "workloads": 0.38,  # GradBench's sizes: tracing and compiling per case
-    "nested": 1.5,  # a whole gradient descent per case
+    "overhead": 0.5,  # a job's first case of each backend: loading it (imports, warm-up)
+    "hessians": 0.3,
+    "semantics": 0.18,
+    "workloads": 0.58,  # GradBench's sizes: tracing and compiling per case
+    "nested": 1.6,  # a whole gradient descent per case
 }
 # A suite may run until the budget's end less this share of the later suites' estimates:
 # with estimates within 1/RESERVE_SHARE of the truth, a run that fits is never cut.
