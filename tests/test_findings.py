@@ -209,3 +209,24 @@ def test_a_slope_is_judged_only_where_the_work_shows():
     (surprise,) = [t for t in said if t.startswith("Surprising")]
     assert surprise.startswith("Surprising: stall's forward/reverse ratio grows like n^0.03")
     assert "sizes 256–4096, past the crossover" in surprise
+
+
+def test_no_slope_is_judged_on_overhead_bound_sizes_or_between_unlike_engines():
+    """A ratio that stops growing where each call is mostly dispatch (the primal within a
+    few empty calls: overhead_bound) or between two engines that carry their passes
+    differently (a loop of numpy passes against a per-op engine) is not surprising."""
+    ratio = {1: 1, 16: 1.1, 256: 3.0, 4096: 3.3}
+
+    def stalled(backend, **extra):
+        return [_case(backend, "forward", s, 1, 1e-4 * ratio[s], **extra) for s in SIZES] + [
+            _case(backend, "reverse", s, 1, 1e-4, **extra) for s in SIZES
+        ]
+
+    assert any(t.startswith("Surprising: stall") for t in texts(stalled("stall")))
+    assert not any(t.startswith("Surprising") for t in texts(stalled("stall", overhead_bound=True)))
+    unlike = stalled("stall")
+    for c in unlike:
+        c["strategy"] = "loop" if c["mode"] == "forward" else "per-op"
+    assert not any(t.startswith("Surprising") for t in texts(unlike))
+    (row,) = [r for r in crossovers(stalled("stall", overhead_bound=True)) if r["edge"] == "n"]
+    assert row["overhead_bound_sizes"] == list(SIZES)

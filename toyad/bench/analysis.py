@@ -203,6 +203,8 @@ def crossovers(
     ``at_start``); an edge timed at size 1 only has not grown, so has no crossover.
     Not reached: ``crossover`` None, and ``largest`` (N, "not
     reached up to N") with ``stopped_by``, why the edge ends there.
+    ``overhead_bound_sizes``: the sizes where either mode's primal was within a few
+    empty calls (its case's ``overhead_bound``), where the ratio is dispatch, not work.
     """
     cases = [c for c in cases if c.get("suite") == "scaling" and c.get("operation") == "jacobian"]
     by_cell: dict[tuple, dict[str, dict]] = defaultdict(dict)
@@ -241,6 +243,9 @@ def crossovers(
                     for mode in ("forward", "reverse")
                 }
                 largest = points[-1][0] if points else 0
+                # sizes where a mode's primal is within a few empty calls (overhead_bound):
+                # there the per-call overhead, not the work, sets the ratio
+                bound = [size for size, _, _ in points if _overhead_bound(cells[size])]
                 rows.append(
                     {
                         "backend": forward_backend,
@@ -258,9 +263,24 @@ def crossovers(
                         "strategy_reverse": strategy["reverse"],
                         "like_for_like": bool(strategy["forward"])
                         and strategy["forward"] == strategy["reverse"],
+                        "overhead_bound_sizes": bound,
                     }
                 )
     return rows
+
+
+def _overhead_bound(modes: dict[str, dict]) -> bool:
+    """Whether either mode's case of a cell was overhead bound (its primal within a few
+    empty calls)."""
+    return any(_true((modes.get(mode) or {}).get("overhead_bound")) for mode in modes)
+
+
+def _true(value: Any) -> bool:
+    """A flag as a run read back from its files may hold it: True, numpy's, 1.0, "True";
+    None or NaN where unknown."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is not None and bool(value == 1)
 
 
 def _crossover_row(points: list[tuple[int, float, float]], factor: float) -> dict[str, Any]:

@@ -229,15 +229,23 @@ def tradeoff_findings(rows: list[dict[str, Any]]) -> list[Finding]:
 
 
 def slope_findings(rows: list[dict[str, Any]]) -> list[Finding]:
-    """Edges where the losing mode's cost grows much less than ~size times the winner's."""
+    """Edges where the losing mode's cost grows much less than ~size times the winner's.
+
+    Only where a slope of ~1 is expected: both modes carried the same way (like for like;
+    a loop of numpy passes against a per-op Python engine scale differently per pass,
+    whatever the number of passes), and judged where the work shows: past the crossover
+    (the loser already costs WORK_SHOWS x the winner) and at sizes where neither mode's
+    primal is within a few empty calls (``overhead_bound_sizes``), so a fixed per-call
+    cost does not set the ratio."""
     out = []
     for row in sentence_rows(rows):
-        # judged where the work shows: past the crossover (the loser already costs
-        # WORK_SHOWS x the winner), so a fixed per-call cost no longer sets the ratio
+        if not row.get("like_for_like"):
+            continue
+        bound = set(row.get("overhead_bound_sizes") or ())
         points = [
             (s, l)
             for s, l in zip(row["sizes"], row["loss"])
-            if s >= SLOPE_MIN_SIZE and l >= WORK_SHOWS
+            if s >= SLOPE_MIN_SIZE and l >= WORK_SHOWS and s not in bound
         ]
         fit = loglog_fit(*zip(*points)) if len(points) > 1 else None
         if fit is None or fit["slope"] >= SURPRISING_SLOPE:
