@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from toyad.bench import speed
 from toyad.report.compare import compare_frame
@@ -110,3 +111,32 @@ def test_a_pause_for_the_usual_speed_holds_no_turn(tmp_path, monkeypatch) -> Non
     timing = h.own_timing(lambda: sum(range(100)), 1e-5)
     assert depth_when_paused == [0]  # paused before the turn was taken
     assert own.held_s > 0 and timing.rounds >= harness.PROFILES["quick"].min_rounds
+
+
+def test_a_job_going_on_in_a_fresh_process_keeps_its_pause_share(tmp_path, monkeypatch) -> None:
+    """The pause share is the job's: a part that continues after earlier parts has what
+    they paused taken off it."""
+    import json
+
+    from benchmarks import harness
+
+    earlier = tmp_path / "part-1"
+    earlier.mkdir()
+    (earlier / "journal.jsonl").write_text(json.dumps({"kind": "header", "profile": "quick"}))
+    spent = {"waited_for_usual_speed_s": 5.0}
+    (earlier / "benchmark.json").write_text(
+        json.dumps({"benchmarks": [], "toyad": {"time_spent": spent}})
+    )
+    h = harness.Harness(harness.PROFILES["quick"], ["reverse"], ["dense_tanh"], timing=True)
+    shares = []
+
+    def pause(total_budget_s: float = 0.0, **_: float) -> float:
+        shares.append(total_budget_s)
+        return 1.0
+
+    monkeypatch.setattr(h.speed, "wait_until_usual", pause)
+    full = speed.WAIT_SHARE * h.run_budget_s
+    h._wait_for_usual_speed()
+    h.continue_after(earlier)
+    h._wait_for_usual_speed()
+    assert shares == [pytest.approx(full), pytest.approx(full - 5.0)]

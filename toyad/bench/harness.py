@@ -476,6 +476,7 @@ class Harness:
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
+        self.pause_carried_s = 0.0  # what earlier parts of this job paused (continue_after)
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
         self._released_rss = 0  # resident bytes the last deep release left
         # (backend, problem, op, mode) -> (n, m, why) where the backend refused it in prepare
@@ -546,13 +547,19 @@ class Harness:
             self._renote(record)
         # plain pytest-benchmark items before the run's first case are not journaled;
         # a run that ended has their rows in its benchmark.json (the merge takes them)
+        # (and what it paused for the machine's usual speed: the job's share, not a part's)
         ended = Path(folder) / "benchmark.json"
         if ended.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                rows = json.loads(ended.read_text(encoding="utf-8")).get("benchmarks") or []
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                data = json.loads(ended.read_text(encoding="utf-8"))
+                rows = data.get("benchmarks") or []
                 self.resumed |= {
                     r["fullname"] for r in rows if isinstance(r, dict) and r.get("fullname")
                 }
+                spent = (data.get("toyad") or {}).get("time_spent") or {}
+                paused = spent.get("waited_for_usual_speed_s")
+                if isinstance(paused, (int, float)) and math.isfinite(paused):
+                    self.pause_carried_s += max(0.0, float(paused))
         return len(contents.done)
 
     def _renote(self, record: dict[str, Any]) -> None:
@@ -964,8 +971,10 @@ class Harness:
 
     def _wait_for_usual_speed(self) -> float:
         """The speed probe before timing (see toyad.bench.speed); waits while the machine
-        is slow, within WAIT_SHARE of the run budget in all."""
-        return self.speed.wait_until_usual(total_budget_s=WAIT_SHARE * self.run_budget_s)
+        is slow, within WAIT_SHARE of the run budget in all (a job that went on in a fresh
+        process: less what its earlier parts paused)."""
+        share = max(0.0, WAIT_SHARE * self.run_budget_s - self.pause_carried_s)
+        return self.speed.wait_until_usual(total_budget_s=share)
 
     def own_timing(
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
