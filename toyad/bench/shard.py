@@ -251,7 +251,8 @@ def select_shard(
 ) -> tuple[list[Any], list[Any]]:
     """(kept, deselected) items for shard ``(K, N)`` of ``items``, dealt by cell (every
     backend of a size on one machine: shards on several machines) or by lineage (each
-    backend's sizes in one process: jobs on one machine)."""
+    backend's sizes in one process, a framework's lineages together where they fit one
+    job, :func:`framework_units`: jobs on one machine)."""
     k, n = shard
     costs = item_costs(items, suites, measured)
     if by == "lineage":
