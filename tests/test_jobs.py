@@ -260,11 +260,12 @@ def test_a_framework_that_fits_one_job_is_dealt_to_one_job_whole():
         assert len(holding) == 1, prefix
     assert all(parts)  # the toys' lineages balance the jobs around them
     # one job's share or more: dealt by lineage as before
-    assert framework_units(["lineage:scaling:tf-eager:p", "lineage:scaling:dual:p"], [3, 1], 2) == [
+    lineages = ["lineage:scaling:tf-eager:p", "lineage:scaling:dual:p"]
+    assert framework_units(lineages, ["tensorflow", None], [3, 1], 2) == [
         "lineage:scaling:tf-eager:p",
         "lineage:scaling:dual:p",
     ]
-    assert framework_units(["lineage:scaling:tf-eager:p", "lineage:scaling:dual:p"], [1, 3], 2) == [
+    assert framework_units(lineages, ["tensorflow", None], [1, 3], 2) == [
         "framework:tensorflow",
         "lineage:scaling:dual:p",
     ]

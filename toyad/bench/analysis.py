@@ -271,16 +271,8 @@ def crossovers(
 
 def _overhead_bound(modes: dict[str, dict]) -> bool:
     """Whether either mode's case of a cell was overhead bound (its primal within a few
-    empty calls)."""
-    return any(_true((modes.get(mode) or {}).get("overhead_bound")) for mode in modes)
-
-
-def _true(value: Any) -> bool:
-    """A flag as a run read back from its files may hold it: True, numpy's, 1.0, "True";
-    None or NaN where unknown."""
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return value is not None and bool(value == 1)
+    empty calls; a run read back from its files holds the flag as "True")."""
+    return any(str((modes.get(mode) or {}).get("overhead_bound")) == "True" for mode in modes)
 
 
 def _crossover_row(points: list[tuple[int, float, float]], factor: float) -> dict[str, Any]:

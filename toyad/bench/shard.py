@@ -205,19 +205,24 @@ def partition(cells: Iterable[tuple[str, float]], shards: int) -> dict[str, int]
     return out
 
 
-def framework_of(lineage: str) -> str | None:
-    """The framework a lineage's backend imports (None: the toys, a plain suite)."""
-    parts = lineage.split(":")
-    if parts[0] != "lineage" or len(parts) < 3:
+def framework_of(item: Any) -> str | None:
+    """The framework an item's backend imports (None: the toys, a plain item)."""
+    spec = spec_of(item)
+    if spec is None:
         return None
     try:
-        requires = backends.spec(parts[2]).requires
-    except Exception:
+        requires = backends.spec(spec.backend).requires
+    except backends.UnknownBackend:
         return None
     return requires[0] if requires else None
 
 
-def framework_units(lineages: Sequence[str], costs: Sequence[float], shards: int) -> list[str]:
+def framework_units(
+    lineages: Sequence[str],
+    frameworks: Sequence[str | None],
+    costs: Sequence[float],
+    shards: int,
+) -> list[str]:
     """Each item's unit of dealing among local jobs: its framework's lineages together
     where they fit one job's fair share (total / shards), else its own lineage.
 
@@ -227,16 +232,14 @@ def framework_units(lineages: Sequence[str], costs: Sequence[float], shards: int
     paid for in one job, not in each."""
     share = sum(costs) / max(shards, 1)
     per_framework: dict[str, float] = {}
-    for lineage, cost in zip(lineages, costs):
-        framework = framework_of(lineage)
+    for framework, cost in zip(frameworks, costs):
         if framework is not None:
             per_framework[framework] = per_framework.get(framework, 0.0) + cost
     whole = {f for f, cost in per_framework.items() if shards > 1 and cost <= share}
-    out = []
-    for lineage in lineages:
-        framework = framework_of(lineage)
-        out.append(f"framework:{framework}" if framework in whole else lineage)
-    return out
+    return [
+        f"framework:{framework}" if framework in whole else lineage
+        for lineage, framework in zip(lineages, frameworks)
+    ]
 
 
 SHARD_BY = ("cell", "lineage", "claim")
@@ -256,9 +259,8 @@ def select_shard(
     k, n = shard
     costs = item_costs(items, suites, measured)
     if by == "lineage":
-        keys = framework_units(
-            [lineage_of(item, suite) for item, suite in zip(items, suites)], costs, n
-        )
+        lineages = [lineage_of(item, suite) for item, suite in zip(items, suites)]
+        keys = framework_units(lineages, [framework_of(item) for item in items], costs, n)
     else:
         keys = [cell_of(item) for item in items]
     assignment = partition(zip(keys, costs), n)
