@@ -1016,6 +1016,20 @@ def test_a_derivative_whose_primal_is_over_the_cap_is_predicted_not_run():
     assert h2.run_case(FakeBenchmark(), slow)["status"] == "ok"  # under the cap: measured
 
 
+@pytest.mark.parametrize(("family", "calls"), [("toy", 1), ("peer", 1), ("jax", 2), ("torch", 2)])
+def test_a_primal_over_the_cap_is_called_again_only_where_first_calls_carry_one_off_costs(
+    family, calls
+):
+    """A framework's first call at a shape may compile: over the cap, a second call says
+    what a call costs. A toy or peer engine's first call is every call: it is not repeated."""
+    h = make_harness(time_cap_s=0.01)
+    b = FakeBackend(name="fake", family=family, capabilities={"primal": ("forward",)}, delay_s=0.02)
+    h._entries["fake"] = harness.BackendEntry("fake", b)
+    inst = h.instance("dense_tanh", 16, 1)
+    _, seconds = h._primal_call(b, inst)
+    assert b.calls["calls"] == calls and seconds >= 0.02
+
+
 def test_run_budget_estimates_scale_by_the_suites_run_so_far(monkeypatch):
     # the full profile's items take ~10x the quick ones: semantics (est. 3.2 s) took 32 s,
     # so nested (est. 7 s) keeps room for scaling (est. 8 s -> 80 s), not the whole budget

@@ -398,6 +398,10 @@ FIXED_SUITES_SHARE = 0.45
 # scaling suite's sizes) is that measurement, recorded again under its own suite and test
 # item, with ``same_as`` naming the item that measured it (its time counted once).
 SHARED_STATUSES = ("ok", "wrong")
+# Backend families whose first call at a shape may carry one-off costs (kernels compiled,
+# graphs traced, allocators grown); the toy, peer and analytic engines call plain Python
+# over numpy the same way every time.
+ONE_OFF_FIRST_CALLS = ("jax", "tensorflow", "torch")
 SHARED_NOT = ("suite", "nodeid", "machine", "same_as")
 
 
@@ -1016,7 +1020,8 @@ class Harness:
 
     def primal_seconds(self, backend: backends.Backend, inst: Any, problem: str) -> float | None:
         """The primal's median in ``backend`` at this size (measured once per run); a primal
-        over the time cap is not given rounds (seconds each): its steadier of two calls."""
+        over the time cap is not given rounds (seconds each): its call's time from
+        :meth:`_primal_call`."""
         key = _primal_key(backend.name, inst)
         if key not in self._primal and self.timing:
             try:
@@ -1032,9 +1037,10 @@ class Harness:
         return self._primal.get(key)
 
     def _primal_call(self, b: backends.Backend, inst: Any) -> tuple[Callable[[], Any], float]:
-        """The prepared primal of this instance and one call's seconds (the steadier of two
-        when the first is over the time cap: one-off costs such as eager kernels compiled
-        per shape); kept until :meth:`primal_seconds` uses it."""
+        """The prepared primal of this instance and one call's seconds (for a framework, the
+        steadier of two when the first is over the time cap: one-off costs such as eager
+        kernels compiled per shape; the toy and peer engines, plain Python over numpy,
+        have none); kept until :meth:`primal_seconds` uses it."""
         key = _primal_key(b.name, inst)
         if key not in self._primal_calls:
             call = b.prepare("primal", inst.f, inst.x)
@@ -1042,7 +1048,7 @@ class Harness:
                 start = time.perf_counter()
                 call()
                 seconds = time.perf_counter() - start
-                if seconds > self.profile.time_cap_s:
+                if seconds > self.profile.time_cap_s and b.family in ONE_OFF_FIRST_CALLS:
                     start = time.perf_counter()
                     call()
                     seconds = min(seconds, time.perf_counter() - start)
