@@ -71,7 +71,7 @@ def test_an_alarm_handled_after_the_case_left_its_block_is_inert():
     block = guard.limits(5.0, "leaving")
     block.__enter__()
     guard.fired = guards.CaseAborted("time", "stopped")
-    leaving = types.SimpleNamespace(f_code=guards._LEAVING)
+    leaving = types.SimpleNamespace(f_code=guards._LEAVING[0])  # (_Limits.__exit__)
     guard._on_alarm(signal.SIGALRM, leaving)
     block.__exit__(None, None, None)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

@@ -127,6 +127,7 @@ class Guard:
         self._deadline = 0.0
         self._label = ""
         self._reason = ""
+        self._limit_s = 0.0
         self._main = threading.main_thread().ident
         self._usable = threading.current_thread() is threading.main_thread()
         self._watcher: threading.Thread | None = None
@@ -136,7 +137,7 @@ class Guard:
 
     # -- signal handlers (main thread) ---------------------------------------
     def _on_alarm(self, signum: int, frame: Any) -> None:
-        if not self._inside or getattr(frame, "f_code", None) is _LEAVING:
+        if not self._inside or getattr(frame, "f_code", None) in _LEAVING:
             return  # the case has left its block, or is leaving it: nothing to stop
         if self._armed:
             self._armed = False
@@ -148,6 +149,8 @@ class Guard:
             raise self.fired
 
     def _on_memory(self, signum: int, frame: object) -> None:
+        if getattr(frame, "f_code", None) in _LEAVING:
+            return  # (the block is being left: its stop no longer applies)
         if self._armed and self._reason:
             self._armed = False
             self.fired = CaseAborted("memory", self._reason)
@@ -199,6 +202,12 @@ class Guard:
         """Raise CaseAborted inside the block past ``seconds`` or the memory limit."""
         return _Limits(self, seconds, label)
 
+    def ahead(self, label: str, seconds: float) -> _Ahead:
+        """Limits for work done ahead while a case (or none) waits: CaseAborted inside the
+        block past the memory limit, or past ``seconds`` once the caller arms the timer;
+        on leaving, the waiting case's limits (or none) are as they were."""
+        return _Ahead(self, label, seconds)
+
 
 class _Limits:
     """The block :meth:`Guard.limits` guards. A class, not a generator: a stop raised in a
@@ -244,4 +253,42 @@ class _Limits:
             g.aborted += 1
 
 
-_LEAVING = _Limits.__exit__.__code__
+class _Ahead:
+    """The block :meth:`Guard.ahead` guards: the guard's state and handlers saved on entry,
+    set for the work ahead, and put back on leaving (whatever was raised inside)."""
+
+    def __init__(self, guard: Guard, label: str, seconds: float):
+        self.guard, self.label, self.seconds = guard, label, seconds
+        self._saved: tuple[Any, ...] | None = None
+        self.stopped = False  # a limit stopped the work inside
+
+    def __enter__(self) -> _Ahead:
+        g = self.guard
+        if not g._usable:
+            return self
+        g._start_watcher()
+        handlers = (
+            signal.signal(signal.SIGALRM, g._on_alarm),
+            signal.signal(signal.SIGUSR1, g._on_memory),
+        )
+        self._saved = (handlers, g._label, g._reason, g._limit_s, g.fired, g._armed, g._inside)
+        g._label, g._reason, g._limit_s = self.label, "", self.seconds
+        g.fired, g._armed, g._inside = None, True, True
+        return self
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        g = self.guard
+        if self._saved is None:
+            return
+        handlers, label, reason, limit_s, fired, armed, inside = self._saved
+        g._inside = False  # (a late alarm here does nothing)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self.stopped = g.fired is not None or bool(g._reason)
+        g._label, g._reason, g._limit_s, g.fired, g._armed = label, reason, limit_s, fired, armed
+        signal.signal(signal.SIGALRM, handlers[0])
+        signal.signal(signal.SIGUSR1, handlers[1])
+        g._inside = inside
+        self._saved = None
+
+
+_LEAVING = (_Limits.__exit__.__code__, _Ahead.__exit__.__code__)

@@ -78,6 +78,7 @@ import contextlib
 import gc
 import json
 import math
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,7 @@ from toyad.bench.accuracy import (
     status_for,
     tolerance_for,
 )
+from toyad.bench.ahead import AHEAD_LIMIT_S, AHEAD_MAX_ITEM_S, Prepared, WorkAhead, timed_first_call
 from toyad.bench.environment import machine_label
 from toyad.bench.journal import Journal, read_journal
 from toyad.bench.limits import GUARANTEED_TIMEOUT_FACTOR, SlowRegistry, memory_weight
@@ -116,7 +118,7 @@ from toyad.bench.measure import (
 from toyad.bench.profiles import Profile
 from toyad.bench.selection import SelectionError
 from toyad.bench.speed import SLOW_FACTOR, WAIT_SHARE, SpeedProbe
-from toyad.bench.turns import turns
+from toyad.bench.turns import clock_stopped, turns
 from toyad.results import (
     BUDGET_CUT_PREFIX,
     CASE_COLUMNS,
@@ -480,6 +482,8 @@ class Harness:
         self._suite_weight: dict[str, float] = {}  # plan_budget: item count x SUITE_WEIGHT
         self._suite_deadline: dict[str, float] = {}  # budget_spent: set as a suite starts
         self.speed = SpeedProbe()  # the machine's usual speed, and the waiting done
+        self.ahead = WorkAhead()  # the next case's untimed work, done while waiting
+        self.item_cost_s: dict[str, float] = {}  # test item -> its measured seconds (shards)
         self.pause_carried_s = 0.0  # what earlier parts of this job paused (continue_after)
         self._baseline_rss: int | None = None  # resident bytes when the first case ended
         self._released_rss = 0  # resident bytes the last deep release left
@@ -640,6 +644,7 @@ class Harness:
             "waited_for_turns_s": turns().waited_s,  # jobs: other jobs' steps before a timing
             "held_turns_s": turns().held_s,  # jobs: timing, while the other jobs may not
             "waited_for_usual_speed_s": self.speed.waited_s,  # paused: the machine was slow
+            **self.ahead.counts(),  # the next case prepared during those waits
             "suites": sorted(suites.values(), key=lambda r: -r["wall_s"]),
         }
 
@@ -978,7 +983,109 @@ class Harness:
         is slow, within WAIT_SHARE of the run budget in all (a job that went on in a fresh
         process: less what its earlier parts paused)."""
         share = max(0.0, WAIT_SHARE * self.run_budget_s - self.pause_carried_s)
-        return self.speed.wait_until_usual(total_budget_s=share)
+        return self.speed.wait_until_usual(total_budget_s=share, while_paused=self.work_ahead)
+
+    # -- work ahead (toyad.bench.ahead) -----------------------------------------
+    def work_ahead(self) -> None:
+        """While this job waits (for its turn, or for the machine's usual speed): prepare
+        the next item's case and make its first call, once; never raises, and never stops
+        the running case (its hard limit does not run meanwhile; a stop raised here is
+        this work's, caught here)."""
+        ahead = self.ahead
+        spec = ahead.next_spec
+        if (
+            not self.timing
+            or ahead.busy
+            or spec is None
+            or (ahead.ready is not None and ahead.ready.nodeid == ahead.next_nodeid)
+        ):
+            return
+        ahead.busy = True
+        start = time.perf_counter()
+        try:
+            with clock_stopped():
+                prepared = self._prepared_ahead(ahead.next_nodeid, spec)
+            if prepared is not None:
+                ahead.ready = prepared
+                ahead.made += 1
+        except Exception:  # (a check or an instance failed: the item meets it again)
+            ahead.stopped += 1
+        finally:
+            ahead.next_spec = None  # (once per item, whatever came of it)
+            ahead.busy = False
+            ahead.seconds += time.perf_counter() - start
+
+    def _prepared_ahead(self, nodeid: str, spec: CaseSpec) -> Prepared | None:
+        """The item's case prepared and first called now, or None where any check the
+        item makes itself would not start it (see toyad.bench.ahead for what is not)."""
+        from toyad.bench.suites import left_for_later
+
+        entry = self._entries.get(spec.backend)
+        if (
+            entry is None
+            or not entry.loaded
+            or entry.backend is None
+            or spec.backend == self.ahead.running_backend
+            or self.item_cost_s.get(nodeid, 0.0) > AHEAD_MAX_ITEM_S
+            or self._measured.get(_measurement_of(spec)) is not None
+            or left_for_later(self, spec)
+        ):
+            return None
+        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+            return None
+        b, op = entry.backend, spec.operation
+        if not b.supports(op, spec.mode or None) or numeric_unreliable(b.name, spec.problem, op):
+            return None
+        mode = spec.mode or b.default_mode(op)
+        inst = self.instance(spec.problem, spec.n, spec.m, spec.preset)
+        n, m = inst.n, inst.m
+        key = (b.name, spec.problem, op, mode)
+        size = (n, m, _instance_bytes(inst))
+        if (op in SCALAR_ONLY and not inst.scalar) or key in self._refused:
+            return None
+        if self.slow.verdict(key, n, m, size[2]) or self._slow_to_prepare(key, size):
+            return None
+        if spec.with_primal:
+            primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
+            if self._slow_to_prepare(primal_key, size, same_size=True) or (
+                _primal_key(b.name, inst) not in self._primal
+                and self.slow.verdict(primal_key, n, m, size[2])
+            ):
+                return None
+        if self.max_rss_bytes:
+            room = self.max_rss_bytes - guards.rss_bytes()
+            if self.larger_than_too_large(key, size) or self.slow.memory_verdict(
+                key, n, m, room, _memory_weight_of(b, op, mode)
+            ):
+                return None
+        record = {"passes": b.passes(op, mode, n, m), "strategy": None}
+        with contextlib.suppress(Exception):
+            record["strategy"] = b.strategy(op, mode)
+        seconds = min(AHEAD_LIMIT_S, self.limit_for(spec) or AHEAD_LIMIT_S)
+        limits = self.guard.ahead(f"work ahead: {spec.id}", seconds)
+        prepared = None
+        with limits:
+            signal.setitimer(signal.ITIMER_REAL, seconds)  # (the guard's alarm stops it)
+            try:
+                if not self.predicted_too_slow(b, inst, op, record, spec.with_primal):
+                    v, u = directions(n, m, inst.scalar)
+                    counter = CallCounter(inst.f)
+                    x_given = inst.x.copy()
+                    start = time.perf_counter()
+                    call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
+                    prepare_s = time.perf_counter() - start
+                    calls_before_first = counter.calls
+                    native, first_s = timed_first_call(call)
+                    prepared = Prepared(
+                        nodeid, spec, inst, counter, x_given, call, prepare_s, native,
+                        first_s, calls_before_first, self.deep_releases,
+                    )  # fmt: skip
+            except (Exception, guards.CaseAborted):  # (stopped here: limits.stopped says so)
+                prepared = None  # (the item meets it again, and says what it was)
+        if limits.stopped:
+            self.ahead.stopped += 1
+            return None
+        return prepared
 
     def own_timing(
         self, call: Callable[[], Any], first_s: float, budget_s: float | None = None
@@ -1159,6 +1266,8 @@ class Harness:
             self.journal.write("start", nodeid=self.current_nodeid, record=record)
         from toyad.bench.suites import left_for_later
 
+        self.ahead.running_backend = spec.backend
+        turns().while_waiting = self.work_ahead if self.timing else None
         same = self._measured.get(_measurement_of(spec)) if self.timing else None
         if same is not None:  # (one measurement, listed by two suites)
             record.update({k: v for k, v in same.items() if k not in SHARED_NOT})
@@ -1477,29 +1586,38 @@ class Harness:
                 tolerance = max(tolerance, ref.tolerance)
             record["tolerance"] = tolerance
 
-        counter = CallCounter(inst.f)
-        x_given = inst.x.copy()  # (a backend must not write into its input)
-        start = time.perf_counter()
-        try:
-            call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
-        except backends.UnsupportedOperation as exc:
-            self._refused[key] = (n, m, str(exc))
-            return "unsupported", str(exc)
-        except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
-            self.slow.note(key, n, m, math.inf, size[2])
-            return "skipped-too-slow", str(exc)
-        except Exception as exc:
-            return "error", f"prepare raised {type(exc).__name__}: {exc}"
-        record["prepare_s"] = time.perf_counter() - start
+        ahead = self.ahead.take(self.current_nodeid, spec, inst, self.deep_releases)
+        if ahead is not None:  # prepared and first called while the last item waited
+            benchmark.extra_info["worked_ahead"] = True
+            counter, x_given, call = ahead.counter, ahead.x_given, ahead.call
+            record["prepare_s"] = ahead.prepare_s
+        else:
+            counter = CallCounter(inst.f)
+            x_given = inst.x.copy()  # (a backend must not write into its input)
+            start = time.perf_counter()
+            try:
+                call = b.prepare(op, counter.f, inst.x, mode=mode, v=v, u=u)
+            except backends.UnsupportedOperation as exc:
+                self._refused[key] = (n, m, str(exc))
+                return "unsupported", str(exc)
+            except TooExpensive as exc:  # the backend's own cap: like a smaller size over ours
+                self.slow.note(key, n, m, math.inf, size[2])
+                return "skipped-too-slow", str(exc)
+            except Exception as exc:
+                return "error", f"prepare raised {type(exc).__name__}: {exc}"
+            record["prepare_s"] = time.perf_counter() - start
         if (
             self.timing
             and record["prepare_s"] > GUARANTEED_TIMEOUT_FACTOR * self.profile.time_cap_s
         ):
             why = _slow_prepare_reason(record["prepare_s"], self.profile.time_cap_s)
             self._stopping_sizes.setdefault(key, []).append((size, why))
-        calls_before_warmup = counter.calls
+        calls_before_warmup = ahead.calls_before_first if ahead is not None else counter.calls
         try:
-            native, first_s = self.first_call(benchmark, call)
+            if ahead is not None:
+                native, first_s = ahead.native, ahead.first_s
+            else:
+                native, first_s = self.first_call(benchmark, call)
             if _is_sync_pending(native):
                 return "error", "the prepared call returned before its result was computed"
             result = b.to_numpy(native)

@@ -313,6 +313,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             measured = measured_costs(costs) if costs else profile_costs(h.profile.name)
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
+        h.item_cost_s = dict(measured or {})
     if h.shard and h.claims is None:
         kept, dropped = select_shard(
             items, [suite_of(i) for i in items], parse_shard(h.shard), measured, h.shard_by
@@ -505,6 +506,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h = harness_of(item.config)
     h.current_nodeid = item.nodeid
+    if h.timing:  # (what the item may prepare while it waits: toyad.bench.ahead)
+        following = nextitem.nodeid if nextitem is not None else ""
+        h.ahead.expect(item.nodeid, following, spec_of(nextitem) if nextitem else None)
     start = time.perf_counter()
     if h.first_item_at is None:
         h.first_item_at = start - h.start_clock

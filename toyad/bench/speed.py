@@ -23,6 +23,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PROBE_LOOP = 2000  # additions in one probe: ~70 µs of interpreter work here
@@ -69,17 +70,26 @@ class SpeedProbe:
         return t / statistics.median(self.recent)
 
     def wait_until_usual(
-        self, max_wait_s: float = MAX_WAIT_S, total_budget_s: float = float("inf")
+        self,
+        max_wait_s: float = MAX_WAIT_S,
+        total_budget_s: float = float("inf"),
+        while_paused: Callable[[], None] | None = None,
     ) -> float:
         """Probe; while the machine is slow, pause and probe again, at most ``max_wait_s``
-        now and ``total_budget_s`` over all calls. Returns the last slowdown measured."""
+        now and ``total_budget_s`` over all calls. ``while_paused``: untimed work to do in
+        a pause instead of sleeping (its time counts towards the pause's length, not as
+        waiting). Returns the last slowdown measured."""
         slowdown = self.slowdown()
         deadline = time.perf_counter() + max_wait_s
         while slowdown > SLOW_FACTOR and self.waited_s < total_budget_s:
             if time.perf_counter() >= deadline:
                 break
             start = time.perf_counter()
-            time.sleep(PAUSE_S)
+            worked = 0.0
+            if while_paused is not None:
+                while_paused()
+                worked = time.perf_counter() - start
+            time.sleep(max(0.0, PAUSE_S - worked))
             slowdown = self.slowdown()
-            self.waited_s += time.perf_counter() - start
+            self.waited_s += time.perf_counter() - start - worked
         return slowdown

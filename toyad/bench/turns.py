@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 ENV = "TOYAD_TURNS"
 
@@ -47,6 +47,10 @@ class Turns:
         self.waited_s = 0.0  # time spent waiting for a turn
         self.held_s = 0.0  # time spent in turns (timing, while the other jobs may not)
         self._held_since = 0.0
+        # untimed work to do when the turn is taken (toyad.bench.ahead), instead of idling;
+        # its time is not counted as waiting
+        self.while_waiting: Callable[[], None] | None = None
+        self.worked_s = 0.0
 
     @classmethod
     def from_env(cls) -> Turns:
@@ -68,16 +72,13 @@ class Turns:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 self._gate = os.open(gate_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
             start = time.perf_counter()
-            with _clock_stopped():
-                # in by the gate: a job that just ended its turn queues behind one that
-                # was already waiting (flock alone promises no order among waiters)
-                fcntl.flock(self._gate, fcntl.LOCK_EX)
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
-                finally:
-                    fcntl.flock(self._gate, fcntl.LOCK_UN)
+            worked = 0.0
+            with clock_stopped():
+                if not self._take(blocking=False):
+                    worked = self._work_meanwhile()
+                    self._take(blocking=True)
             self._held_since = time.perf_counter()
-            self.waited_s += self._held_since - start
+            self.waited_s += self._held_since - start - worked
         try:
             yield
         finally:
@@ -86,6 +87,33 @@ class Turns:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
                 self.held_s += time.perf_counter() - self._held_since
 
+    def _take(self, blocking: bool) -> bool:
+        """The turn: in by the gate (a job that just ended its turn queues behind one that
+        was already waiting: flock alone promises no order among waiters), then the lock.
+        Not ``blocking``: False at once when another job holds either."""
+        flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(self._gate, flags)
+        except BlockingIOError:
+            return False
+        try:
+            fcntl.flock(self._fd, flags)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+
+    def _work_meanwhile(self) -> float:
+        """Run ``while_waiting`` (it keeps its own errors); returns its seconds."""
+        if self.while_waiting is None:
+            return 0.0
+        start = time.perf_counter()
+        self.while_waiting()
+        spent = time.perf_counter() - start
+        self.worked_s += spent
+        return spent
+
 
 def gate_path(path: str) -> str:
     """The second lock file that queues the jobs for the turn (first come, first served)."""
@@ -93,7 +121,7 @@ def gate_path(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _clock_stopped() -> Iterator[None]:
+def clock_stopped() -> Iterator[None]:
     """The case's hard time limit (the guard's real-time interval timer) does not run
     while the case waits for its turn: another job's timing is not this case's cost."""
     if threading.current_thread() is not threading.main_thread():

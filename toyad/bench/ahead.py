@@ -1,0 +1,112 @@
+"""Work ahead: a job that waits does the next case's untimed work meanwhile.
+
+A job of a timed run waits in two places: for its turn to time while another job times
+(:mod:`toyad.bench.turns`), and while the speed probe finds the machine slow
+(:mod:`toyad.bench.speed`). In a quick main job on 2 CPUs those waits were ~25 s and ~15 s
+a run, with each job's CPU idle, while the next cases' prepares, compiles and first calls
+(~120 s a run) queued behind them. So a waiting job prepares the case of its next test item
+and makes that case's first call; when the item runs, the case starts from there.
+
+Only untimed work moves, and it is measured as it would have been: ``prepare_s`` and
+``first_call_s`` are the same clocks around the same calls, on the job's own CPU (the other
+job times meanwhile on its own, as it does beside any untimed step). The case's warm-up,
+rounds and primal timing run when its item runs, in its own turn.
+
+Not worked ahead (the item then does everything itself, as before):
+
+- a case of the backend running now (its release after the case may drop what was built:
+  torch.compile resets dynamo there) or of a backend not yet loaded (loading is not a
+  case's work);
+- a case any of the item's own checks would not start (unsupported, refused or too slow or
+  too large at a smaller size, its primal too slow), an item expected to take over
+  ``AHEAD_MAX_ITEM_S`` (the run's measured item costs), a process over half its memory limit;
+- after a deep release (the frameworks' caches went, and with them what a kept build relied
+  on), or when the next item run is not the one worked ahead for.
+
+Work ahead is stopped after ``AHEAD_LIMIT_S`` (the case then starts afresh in its item) and
+never stops the running case: a stop raised in it is caught there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toyad.bench.measure import CallCounter, gc_paused
+
+AHEAD_LIMIT_S = 2.0  # work ahead longer than this is stopped (the item starts afresh)
+AHEAD_MAX_ITEM_S = 1.0  # items measured to take longer are not worked ahead
+
+
+@dataclass
+class Prepared:
+    """A case prepared ahead of its item: its call, and its first call's result."""
+
+    nodeid: str
+    spec: Any  # the item's CaseSpec
+    inst: Any  # the instance its call was prepared on
+    counter: CallCounter
+    x_given: np.ndarray  # x before the call (a backend must not write into its input)
+    call: Callable[[], Any]
+    prepare_s: float
+    native: Any  # the first call's result, as the backend returned it
+    first_s: float
+    calls_before_first: int  # f's calls while preparing (the first call's are after)
+    deep_releases: int  # the harness's count when it was made
+
+
+@dataclass
+class WorkAhead:
+    """The next item (set by the plugin), the case prepared for it, and what was done."""
+
+    next_nodeid: str = ""
+    next_spec: Any = None
+    running_backend: str = ""  # the backend of the case running now
+    ready: Prepared | None = None
+    busy: bool = False
+    made: int = 0  # cases prepared ahead
+    used: int = 0  # of which their items started from
+    stopped: int = 0  # work ahead stopped (time, memory) or failed: the item did it all
+    seconds: float = 0.0  # spent working ahead
+
+    def expect(self, current: str, next_nodeid: str, next_spec: Any) -> None:
+        """The plugin, as an item starts: its node id, and the next item's (its CaseSpec,
+        or None). A case prepared for another item than this one goes (that item was
+        passed over, or left to the budget)."""
+        if self.ready is not None and self.ready.nodeid != current:
+            self.ready = None
+        self.next_nodeid, self.next_spec = next_nodeid, next_spec
+
+    def take(self, nodeid: str, spec: Any, inst: Any, deep_releases: int) -> Prepared | None:
+        """The case prepared ahead for this item, if it still holds (else None: start afresh)."""
+        ready, self.ready = self.ready, None
+        if (
+            ready is None
+            or ready.nodeid != nodeid
+            or ready.spec != spec
+            or ready.inst is not inst
+            or ready.deep_releases != deep_releases
+        ):
+            return None
+        self.used += 1
+        return ready
+
+    def counts(self) -> dict[str, float]:
+        return {
+            "worked_ahead_cases": self.made,
+            "worked_ahead_used": self.used,
+            "worked_ahead_stopped": self.stopped,
+            "worked_ahead_s": self.seconds,
+        }
+
+
+def timed_first_call(call: Callable[[], Any]) -> tuple[Any, float]:
+    """One call and its seconds (gc paused, as around the timed rounds)."""
+    with gc_paused():
+        start = time.perf_counter()
+        result = call()
+        return result, time.perf_counter() - start
