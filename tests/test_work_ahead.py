@@ -32,22 +32,22 @@ def test_the_next_case_is_prepared_while_waiting_and_its_item_starts_from_there(
     h = make_harness()
     _, following = two_backends(h, behaviour="slow-first", delay_s=0.05)
     h.ahead.running_backend = "fake"
-    h.ahead.expect("current", "item-2", next_spec())
-    h.work_ahead()
-    ready = h.ahead.ready
-    assert ready is not None and ready.nodeid == "item-2" and h.ahead.made == 1
+    h.ahead.expect("current", [("item-2", next_spec())])
+    assert h.work_ahead()
+    ready = h.ahead.ready["item-2"]
+    assert ready.nodeid == "item-2" and h.ahead.made == 1
     assert following.calls["calls"] == 1 and ready.first_s >= 0.05  # its first call, made
-    h.work_ahead()  # once per item
+    assert not h.work_ahead()  # once per item: nothing left to do
     assert h.ahead.made == 1
 
-    h.ahead.expect("item-2", "", None)  # the item starts: its case is kept for it
+    h.ahead.expect("item-2", [])  # the item starts: its case is kept for it
     h.current_nodeid = "item-2"
     bench = FakeBenchmark()
     record = h.run_case(bench, next_spec())
     assert record["status"] == "ok" and bench.extra_info.get("worked_ahead") is True
     assert record["first_call_s"] == ready.first_s and record["prepare_s"] == ready.prepare_s
     assert record["median_s"] < 0.05  # the timed rounds after the one-off first call
-    assert h.ahead.used == 1 and h.ahead.ready is None
+    assert h.ahead.used == 1 and h.ahead.ready == {}
 
 
 @pytest.mark.parametrize(
@@ -59,18 +59,18 @@ def test_a_case_prepared_ahead_is_not_used_where_it_may_not_hold(why):
     two_backends(h)
     h.ahead.running_backend = "fake"
     spec = next_spec("fake" if why.startswith("same") else "next")
-    h.ahead.expect("current", "item-2", spec)
+    h.ahead.expect("current", [("item-2", spec)])
     h.work_ahead()
     if why.startswith("same"):
-        assert h.ahead.ready is None  # its release after the case may drop the build
+        assert h.ahead.ready == {}  # its release after the case may drop the build
         return
-    assert h.ahead.ready is not None
+    assert "item-2" in h.ahead.ready
     if why.startswith("another"):
-        h.ahead.expect("item-3", "", None)  # item-2 was passed over
-        assert h.ahead.ready is None
+        h.ahead.expect("item-3", [])  # item-2 was passed over
+        assert h.ahead.ready == {}
         return
     h.deep_release()
-    h.ahead.expect("item-2", "", None)
+    h.ahead.expect("item-2", [])
     h.current_nodeid = "item-2"
     bench = FakeBenchmark()
     assert h.run_case(bench, spec)["status"] == "ok"
@@ -87,10 +87,10 @@ def test_work_ahead_past_its_limit_is_stopped_and_the_waiting_case_goes_on(monke
     h = make_harness()
     two_backends(h, behaviour="slow-first", delay_s=0.6)
     h.ahead.running_backend = "fake"
-    h.ahead.expect("current", "item-2", next_spec())
+    h.ahead.expect("current", [("item-2", next_spec())])
     with h.guard.limits(2.0, "the waiting case"):
         h.work_ahead()
-        assert h.ahead.ready is None and h.ahead.stopped == 1
+        assert h.ahead.ready == {} and h.ahead.stopped == 1
         assert h.guard._armed and h.guard.fired is None and h.guard._label == "the waiting case"
         with pytest.raises(guard.CaseAborted, match="the waiting case"):
             signal.setitimer(signal.ITIMER_REAL, 0.05)  # the waiting case's own stop
@@ -104,9 +104,12 @@ def test_a_turn_taken_by_another_job_is_waited_for_with_work_meanwhile(tmp_path)
     fcntl.flock(other, fcntl.LOCK_EX)  # another job times
     worked = []
 
-    def meanwhile() -> None:
+    def meanwhile() -> bool:
+        if worked:
+            return False  # nothing left to do
         worked.append(time.perf_counter())
         time.sleep(0.1)
+        return True
 
     own.while_waiting = meanwhile
     threading.Timer(0.3, lambda: fcntl.flock(other, fcntl.LOCK_UN)).start()
@@ -132,3 +135,20 @@ def test_a_pause_for_the_usual_speed_is_spent_working_ahead(monkeypatch):
     monkeypatch.setattr(speed.time, "sleep", slept.append)
     assert probe.wait_until_usual(while_paused=lambda: worked.append(1)) == 1.0
     assert worked == [1] and len(slept) == 1 and slept[0] <= speed.PAUSE_S
+
+
+def test_items_further_ahead_are_prepared_unless_a_case_before_them_shares_their_backend():
+    h = make_harness()
+    two_backends(h)
+    third = FakeBackend(name="third", family="toy", capabilities={"jacobian": ("forward",)})
+    h._entries["third"] = harness.BackendEntry("third", third)
+    h.ahead.running_backend = "fake"
+    upcoming = [
+        ("item-2", next_spec("next")),
+        ("item-3", next_spec("next")),  # its backend runs before it (item-2): not ahead
+        ("item-4", next_spec("third")),
+    ]
+    h.ahead.expect("current", upcoming)
+    while h.work_ahead():
+        pass
+    assert set(h.ahead.ready) == {"item-2", "item-4"} and h.ahead.made == 2

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,14 @@ from toyad.bench.measure import CallCounter, gc_paused
 
 AHEAD_LIMIT_S = 2.0  # work ahead longer than this is stopped (the item starts afresh)
 AHEAD_MAX_ITEM_S = 1.0  # items measured to take longer are not worked ahead
+AHEAD_ITEMS = 3  # how many items ahead a waiting job may prepare
+# time_spent: cases prepared ahead, of which their items used, work stopped, its seconds
+WORK_AHEAD_KEYS = (
+    "worked_ahead_cases",
+    "worked_ahead_used",
+    "worked_ahead_stopped",
+    "worked_ahead_s",
+)
 
 
 @dataclass
@@ -61,32 +69,43 @@ class Prepared:
 
 @dataclass
 class WorkAhead:
-    """The next item (set by the plugin), the case prepared for it, and what was done."""
+    """The items to come (set by the plugin), the cases prepared for them, what was done."""
 
-    next_nodeid: str = ""
-    next_spec: Any = None
+    upcoming: list[tuple[str, Any]] = field(default_factory=list)  # (node id, CaseSpec)
     running_backend: str = ""  # the backend of the case running now
-    ready: Prepared | None = None
+    ready: dict[str, Prepared] = field(default_factory=dict)  # node id -> its case
+    tried: set[str] = field(default_factory=set)  # node ids worked ahead (once each)
     busy: bool = False
     made: int = 0  # cases prepared ahead
     used: int = 0  # of which their items started from
     stopped: int = 0  # work ahead stopped (time, memory) or failed: the item did it all
     seconds: float = 0.0  # spent working ahead
 
-    def expect(self, current: str, next_nodeid: str, next_spec: Any) -> None:
-        """The plugin, as an item starts: its node id, and the next item's (its CaseSpec,
-        or None). A case prepared for another item than this one goes (that item was
-        passed over, or left to the budget)."""
-        if self.ready is not None and self.ready.nodeid != current:
-            self.ready = None
-        self.next_nodeid, self.next_spec = next_nodeid, next_spec
+    def expect(self, current: str, upcoming: list[tuple[str, Any]]) -> None:
+        """The plugin, as an item starts: its node id, and the next AHEAD_ITEMS items'
+        (node id, CaseSpec or None). A case prepared for an item not among them goes
+        (that item was passed over, or left to the budget)."""
+        keep = {current, *(nodeid for nodeid, _ in upcoming)}
+        self.ready = {k: v for k, v in self.ready.items() if k in keep}
+        self.upcoming = list(upcoming)
+
+    def candidate(self) -> tuple[str, Any] | None:
+        """The first upcoming item not yet worked ahead whose backend no case runs before
+        it (its release after that case may drop the build), or None."""
+        before = {self.running_backend}
+        for nodeid, spec in self.upcoming:
+            if spec is None:
+                return None  # (a plain item: what runs after it may find another state)
+            if nodeid not in self.tried and spec.backend not in before:
+                return nodeid, spec
+            before.add(spec.backend)
+        return None
 
     def take(self, nodeid: str, spec: Any, inst: Any, deep_releases: int) -> Prepared | None:
         """The case prepared ahead for this item, if it still holds (else None: start afresh)."""
-        ready, self.ready = self.ready, None
+        ready = self.ready.pop(nodeid, None)
         if (
             ready is None
-            or ready.nodeid != nodeid
             or ready.spec != spec
             or ready.inst is not inst
             or ready.deep_releases != deep_releases
@@ -96,12 +115,9 @@ class WorkAhead:
         return ready
 
     def counts(self) -> dict[str, float]:
-        return {
-            "worked_ahead_cases": self.made,
-            "worked_ahead_used": self.used,
-            "worked_ahead_stopped": self.stopped,
-            "worked_ahead_s": self.seconds,
-        }
+        """For the run's ``time_spent`` (keys: WORK_AHEAD_KEYS)."""
+        values = (self.made, self.used, self.stopped, self.seconds)
+        return dict(zip(WORK_AHEAD_KEYS, values))
 
 
 def timed_first_call(call: Callable[[], Any]) -> tuple[Any, float]:

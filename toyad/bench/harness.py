@@ -986,34 +986,31 @@ class Harness:
         return self.speed.wait_until_usual(total_budget_s=share, while_paused=self.work_ahead)
 
     # -- work ahead (toyad.bench.ahead) -----------------------------------------
-    def work_ahead(self) -> None:
+    def work_ahead(self) -> bool:
         """While this job waits (for its turn, or for the machine's usual speed): prepare
-        the next item's case and make its first call, once; never raises, and never stops
-        the running case (its hard limit does not run meanwhile; a stop raised here is
-        this work's, caught here)."""
+        the case of an item to come and make its first call; False when there is nothing
+        to do. Never raises, and never stops the running case (its hard limit does not
+        run meanwhile; a stop raised here is this work's, caught here)."""
         ahead = self.ahead
-        spec = ahead.next_spec
-        if (
-            not self.timing
-            or ahead.busy
-            or spec is None
-            or (ahead.ready is not None and ahead.ready.nodeid == ahead.next_nodeid)
-        ):
-            return
+        chosen = ahead.candidate() if self.timing and not ahead.busy else None
+        if chosen is None:
+            return False
+        nodeid, spec = chosen
         ahead.busy = True
+        ahead.tried.add(nodeid)
         start = time.perf_counter()
         try:
             with clock_stopped():
-                prepared = self._prepared_ahead(ahead.next_nodeid, spec)
+                prepared = self._prepared_ahead(nodeid, spec)
             if prepared is not None:
-                ahead.ready = prepared
+                ahead.ready[nodeid] = prepared
                 ahead.made += 1
         except Exception:  # (a check or an instance failed: the item meets it again)
             ahead.stopped += 1
         finally:
-            ahead.next_spec = None  # (once per item, whatever came of it)
             ahead.busy = False
             ahead.seconds += time.perf_counter() - start
+        return True
 
     def _prepared_ahead(self, nodeid: str, spec: CaseSpec) -> Prepared | None:
         """The item's case prepared and first called now, or None where any check the
@@ -1025,7 +1022,6 @@ class Harness:
             entry is None
             or not entry.loaded
             or entry.backend is None
-            or spec.backend == self.ahead.running_backend
             or self.item_cost_s.get(nodeid, 0.0) > AHEAD_MAX_ITEM_S
             or self._measured.get(_measurement_of(spec)) is not None
             or left_for_later(self, spec)

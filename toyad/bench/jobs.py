@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toyad.bench.ahead import WORK_AHEAD_KEYS
 from toyad.bench.claims import ENV as CLAIMS_ENV
 from toyad.bench.turns import ENV as TURNS_ENV
 from toyad.bench.turns import gate_path
@@ -399,6 +400,7 @@ def merged_time_spent(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "waited_for_turns_s": sum(p.get("waited_for_turns_s") or 0.0 for p in parts),
         "held_turns_s": sum(p.get("held_turns_s") or 0.0 for p in parts),
         "waited_for_usual_speed_s": sum(p.get("waited_for_usual_speed_s") or 0.0 for p in parts),
+        **{key: sum(p.get(key) or 0 for p in parts) for key in WORK_AHEAD_KEYS},
         "jobs": len(parts),
         "suites": sorted(suites.values(), key=lambda r: -r.get("wall_s", 0.0)),
     }

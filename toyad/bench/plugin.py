@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from toyad import backends, runtime
+from toyad.bench.ahead import AHEAD_ITEMS
 from toyad.bench.claims import Claims, ClaimsError, claim_order, job_share
 from toyad.bench.environment import environment
 from toyad.bench.harness import (
@@ -507,8 +508,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     h = harness_of(item.config)
     h.current_nodeid = item.nodeid
     if h.timing:  # (what the item may prepare while it waits: toyad.bench.ahead)
-        following = nextitem.nodeid if nextitem is not None else ""
-        h.ahead.expect(item.nodeid, following, spec_of(nextitem) if nextitem else None)
+        h.ahead.expect(item.nodeid, _upcoming(item))
     start = time.perf_counter()
     if h.first_item_at is None:
         h.first_item_at = start - h.start_clock
@@ -528,6 +528,20 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         h.release_between_tests()
     if h.restart_wanted and not item.session.shouldstop:
         _stop_for_a_fresh_process(item, h)
+
+
+def _upcoming(item: pytest.Item) -> list[tuple[str, CaseSpec | None]]:
+    """The AHEAD_ITEMS items after this one in the session, with their cases."""
+    session = item.session
+    index = getattr(session, "_toyad_item_index", None)
+    if index is None or len(index) != len(session.items):
+        index = {i.nodeid: k for k, i in enumerate(session.items)}
+        session._toyad_item_index = index  # type: ignore[attr-defined]
+    at = index.get(item.nodeid)
+    if at is None:
+        return []
+    after = session.items[at + 1 : at + 1 + AHEAD_ITEMS]
+    return [(i.nodeid, spec_of(i)) for i in after]
 
 
 def _stop_for_a_fresh_process(item: pytest.Item, h: Harness) -> None:

@@ -73,7 +73,7 @@ class SpeedProbe:
         self,
         max_wait_s: float = MAX_WAIT_S,
         total_budget_s: float = float("inf"),
-        while_paused: Callable[[], None] | None = None,
+        while_paused: Callable[[], object] | None = None,
     ) -> float:
         """Probe; while the machine is slow, pause and probe again, at most ``max_wait_s``
         now and ``total_budget_s`` over all calls. ``while_paused``: untimed work to do in

@@ -49,7 +49,7 @@ class Turns:
         self._held_since = 0.0
         # untimed work to do when the turn is taken (toyad.bench.ahead), instead of idling;
         # its time is not counted as waiting
-        self.while_waiting: Callable[[], None] | None = None
+        self.while_waiting: Callable[[], bool] | None = None  # False: nothing to do
         self.worked_s = 0.0
 
     @classmethod
@@ -74,9 +74,12 @@ class Turns:
             start = time.perf_counter()
             worked = 0.0
             with clock_stopped():
-                if not self._take(blocking=False):
-                    worked = self._work_meanwhile()
-                    self._take(blocking=True)
+                while not self._take(blocking=False):  # work while another job times
+                    spent = self._work_meanwhile()
+                    if spent is None:  # nothing (left) to do: wait for the turn
+                        self._take(blocking=True)
+                        break
+                    worked += spent
             self._held_since = time.perf_counter()
             self.waited_s += self._held_since - start - worked
         try:
@@ -104,15 +107,16 @@ class Turns:
         finally:
             fcntl.flock(self._gate, fcntl.LOCK_UN)
 
-    def _work_meanwhile(self) -> float:
-        """Run ``while_waiting`` (it keeps its own errors); returns its seconds."""
+    def _work_meanwhile(self) -> float | None:
+        """Run ``while_waiting`` once (it keeps its own errors); its seconds, or None
+        when it had nothing to do."""
         if self.while_waiting is None:
-            return 0.0
+            return None
         start = time.perf_counter()
-        self.while_waiting()
+        did = self.while_waiting()
         spent = time.perf_counter() - start
         self.worked_s += spent
-        return spent
+        return spent if did else None
 
 
 def gate_path(path: str) -> str:

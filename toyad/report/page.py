@@ -329,6 +329,13 @@ def summary_section(run: Run) -> str:
                 f"Before timing, the speed probe found the machine slower than usual and "
                 f"paused for {fmt_seconds(paused)} in all. "
             )
+        ahead = spent_raw.get("worked_ahead_cases")
+        if ahead:
+            lead += (
+                f"While waiting, the jobs prepared {ahead} next cases ahead (their items used "
+                f"{spent_raw.get('worked_ahead_used') or 0}; "
+                f"{fmt_seconds(spent_raw.get('worked_ahead_s'))} of work). "
+            )
         out.append(
             note(
                 lead + "Per suite, its test items' wall time split into preparing (tracing, "
