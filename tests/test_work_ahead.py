@@ -152,3 +152,16 @@ def test_items_further_ahead_are_prepared_unless_a_case_before_them_shares_their
     while h.work_ahead():
         pass
     assert set(h.ahead.ready) == {"item-2", "item-4"} and h.ahead.made == 2
+
+
+def test_with_no_case_to_prepare_a_waiting_job_loads_the_next_backend_its_items_use():
+    h = make_harness()
+    two_backends(h)
+    h._entries["later"] = harness.BackendEntry.lazy("reverse")
+    h._entries["unused"] = harness.BackendEntry.lazy("dual")
+    h.ahead.to_load = ["fake", "later"]
+    assert not h._entries["later"].loaded
+    assert h.work_ahead()  # nothing to prepare: the next backend to be used is loaded
+    assert h._entries["later"].loaded and h._entries["later"].backend is not None
+    assert not h.work_ahead() and not h._entries["unused"].loaded
+    assert h.ahead.counts()["backends_loaded_ahead"] == 1

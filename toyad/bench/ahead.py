@@ -7,6 +7,10 @@ a run, with each job's CPU idle, while the next cases' prepares, compiles and fi
 (~120 s a run) queued behind them. So a waiting job prepares the case of its next test item
 and makes that case's first call; when the item runs, the case starts from there.
 
+With no case to prepare, a waiting job loads (imports and warms up) the next backend its
+items will use that is not loaded yet: TensorFlow's import, torch.compile's dynamo and
+first compile take seconds, paid by the job either way.
+
 Only untimed work moves, and it is measured as it would have been: ``prepare_s`` and
 ``first_call_s`` are the same clocks around the same calls, on the job's own CPU (the other
 job times meanwhile on its own, as it does beside any untimed step). The case's warm-up,
@@ -47,6 +51,7 @@ WORK_AHEAD_KEYS = (
     "worked_ahead_used",
     "worked_ahead_stopped",
     "worked_ahead_s",
+    "backends_loaded_ahead",
 )
 
 
@@ -75,6 +80,8 @@ class WorkAhead:
     running_backend: str = ""  # the backend of the case running now
     ready: dict[str, Prepared] = field(default_factory=dict)  # node id -> its case
     tried: set[str] = field(default_factory=set)  # node ids worked ahead (once each)
+    to_load: list[str] = field(default_factory=list)  # this job's backends, first used first
+    loaded: list[str] = field(default_factory=list)  # of which loaded ahead, while waiting
     busy: bool = False
     made: int = 0  # cases prepared ahead
     used: int = 0  # of which their items started from
@@ -116,7 +123,7 @@ class WorkAhead:
 
     def counts(self) -> dict[str, float]:
         """For the run's ``time_spent`` (keys: WORK_AHEAD_KEYS)."""
-        values = (self.made, self.used, self.stopped, self.seconds)
+        values = (self.made, self.used, self.stopped, self.seconds, len(self.loaded))
         return dict(zip(WORK_AHEAD_KEYS, values))
 
 

@@ -992,9 +992,11 @@ class Harness:
         to do. Never raises, and never stops the running case (its hard limit does not
         run meanwhile; a stop raised here is this work's, caught here)."""
         ahead = self.ahead
-        chosen = ahead.candidate() if self.timing and not ahead.busy else None
-        if chosen is None:
+        if not self.timing or ahead.busy:
             return False
+        chosen = ahead.candidate()
+        if chosen is None:
+            return self._load_ahead()
         nodeid, spec = chosen
         ahead.busy = True
         ahead.tried.add(nodeid)
@@ -1011,6 +1013,29 @@ class Harness:
             ahead.busy = False
             ahead.seconds += time.perf_counter() - start
         return True
+
+    def _load_ahead(self) -> bool:
+        """Load (import, warm up) the next backend this job's items use that is not loaded
+        yet; False if there is none. Not under a time limit: an import is not stopped
+        half-way."""
+        ahead = self.ahead
+        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+            return False  # (a memory stop must not meet an import half-way)
+        for name in ahead.to_load:
+            entry = self._entries.get(name)
+            if entry is None or entry.loaded:
+                continue
+            ahead.busy = True
+            start = time.perf_counter()
+            try:
+                with clock_stopped():
+                    entry.load()  # (keeps its own failure as the backend's reason)
+                ahead.loaded.append(name)
+            finally:
+                ahead.busy = False
+                ahead.seconds += time.perf_counter() - start
+            return True
+        return False
 
     def _prepared_ahead(self, nodeid: str, spec: CaseSpec) -> Prepared | None:
         """The item's case prepared and first called now, or None where any check the

@@ -330,6 +330,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             items[:] = interleave_backends(ordered)
         _cap_plain_benchmarks(config, h, items)
+        specs = (spec_of(item) for item in items)  # (loaded ahead in this order: a wait's work)
+        h.ahead.to_load = list(dict.fromkeys(spec.backend for spec in specs if spec is not None))
     if not h.resumed:
         return
     done = [item for item in items if item.nodeid in h.resumed]
