@@ -165,3 +165,28 @@ def test_with_no_case_to_prepare_a_waiting_job_loads_the_next_backend_its_items_
     assert h._entries["later"].loaded and h._entries["later"].backend is not None
     assert not h.work_ahead() and not h._entries["unused"].loaded
     assert h.ahead.counts()["backends_loaded_ahead"] == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+def test_what_work_ahead_grows_is_not_the_waiting_cases_memory_but_the_prepared_ones():
+    """The waiting case's peak and growth (which predict its larger sizes' memory) leave
+    out what work ahead allocated meanwhile; the case prepared ahead counts it as its own."""
+    from toyad.bench import ahead as ahead_module
+
+    work = ahead_module.WorkAhead()
+    work.case_started()
+    before = guard.rss_bytes()
+    memory = work.memory_before()
+    build = bytearray(64 << 20)  # the next case's build, kept for it
+    build[::4096] = b"x" * len(build[::4096])  # (touched: resident)
+    prepared = ahead_module.Prepared(
+        "item-2", None, None, None, None, lambda: None, 0.0, None, 0.0, 0, 0
+    )
+    work.memory_after(memory, prepared)
+    assert work.grown_in_case >= 60 << 20 and prepared.rss_grown >= 60 << 20
+    peak_now = guard.peak_rss_bytes()
+    assert work.case_peak(peak_now) <= max(before, peak_now - (60 << 20))  # not the build
+    work.case_started()  # the prepared case starts: its build, allocated before, is its own
+    work.taken = prepared
+    assert work.case_growth(1 << 20) >= 60 << 20
+    del build

@@ -40,11 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from toyad.bench import guard as guards
 from toyad.bench.measure import CallCounter, gc_paused
 
-AHEAD_LIMIT_S = 2.0  # work ahead longer than this is stopped (the item starts afresh)
-AHEAD_MAX_ITEM_S = 1.0  # items measured to take longer are not worked ahead
-AHEAD_ITEMS = 3  # how many items ahead a waiting job may prepare
+AHEAD_LIMIT_S = 3.0  # work ahead longer than this is stopped (the item starts afresh)
+AHEAD_MAX_ITEM_S = 2.0  # items measured to take longer are not worked ahead
+AHEAD_ITEMS = 6  # how many items ahead a waiting job may prepare
 # time_spent: cases prepared ahead, of which their items used, work stopped, its seconds
 WORK_AHEAD_KEYS = (
     "worked_ahead_cases",
@@ -70,6 +71,8 @@ class Prepared:
     first_s: float
     calls_before_first: int  # f's calls while preparing (the first call's are after)
     deep_releases: int  # the harness's count when it was made
+    rss_grown: int = 0  # resident bytes its build kept (set after it was made)
+    peak_grown: int = 0  # its build's peak over the resident set before it
 
 
 @dataclass
@@ -87,6 +90,44 @@ class WorkAhead:
     used: int = 0  # of which their items started from
     stopped: int = 0  # work ahead stopped (time, memory) or failed: the item did it all
     seconds: float = 0.0  # spent working ahead
+    # memory: what work ahead grew during the running case (not that case's), the case's
+    # peak before that work (its high-water mark is reset after it), the case taken
+    grown_in_case: int = 0
+    peak_floor: int = 0
+    taken: Prepared | None = None
+
+    def case_started(self) -> None:
+        self.grown_in_case, self.peak_floor, self.taken = 0, 0, None
+
+    def memory_before(self) -> tuple[int, int]:
+        """(resident set, high-water mark) before some work ahead."""
+        return guards.rss_bytes(), guards.peak_rss_bytes()
+
+    def memory_after(self, before: tuple[int, int], prepared: Prepared | None) -> None:
+        """After work ahead: what it grew is set aside from the running case's memory (its
+        high-water mark reset, the mark before kept as a floor) and, for a case prepared,
+        kept as that case's own."""
+        rss0, peak0 = before
+        rss1, peak1 = guards.rss_bytes(), guards.peak_rss_bytes()
+        guards.reset_peak()
+        self.peak_floor = max(self.peak_floor, peak0)
+        grown = max(0, rss1 - rss0)
+        self.grown_in_case += grown
+        if prepared is not None:
+            prepared.rss_grown, prepared.peak_grown = grown, max(0, peak1 - rss0)
+
+    def case_peak(self, peak: int) -> int:
+        """The running case's peak resident set, without what work ahead grew in it."""
+        if not self.grown_in_case and not self.peak_floor:
+            return peak
+        return max(self.peak_floor, peak - self.grown_in_case)
+
+    def case_growth(self, grown: int) -> int:
+        """The running case's growth of the resident set, with its own build's where that
+        was prepared ahead (before the case started)."""
+        if self.taken is None:
+            return grown
+        return max(grown + self.taken.rss_grown, self.taken.peak_grown)
 
     def expect(self, current: str, upcoming: list[tuple[str, Any]]) -> None:
         """The plugin, as an item starts: its node id, and the next AHEAD_ITEMS items'

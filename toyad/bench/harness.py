@@ -1001,6 +1001,7 @@ class Harness:
         ahead.busy = True
         ahead.tried.add(nodeid)
         start = time.perf_counter()
+        memory = ahead.memory_before()
         try:
             with clock_stopped():
                 prepared = self._prepared_ahead(nodeid, spec)
@@ -1008,10 +1009,12 @@ class Harness:
                 ahead.ready[nodeid] = prepared
                 ahead.made += 1
         except Exception:  # (a check or an instance failed: the item meets it again)
+            prepared = None
             ahead.stopped += 1
         finally:
             ahead.busy = False
             ahead.seconds += time.perf_counter() - start
+        ahead.memory_after(memory, prepared)
         return True
 
     def _load_ahead(self) -> bool:
@@ -1027,6 +1030,7 @@ class Harness:
                 continue
             ahead.busy = True
             start = time.perf_counter()
+            memory = ahead.memory_before()
             try:
                 with clock_stopped():
                     entry.load()  # (keeps its own failure as the backend's reason)
@@ -1034,6 +1038,7 @@ class Harness:
             finally:
                 ahead.busy = False
                 ahead.seconds += time.perf_counter() - start
+            ahead.memory_after(memory, None)
             return True
         return False
 
@@ -1311,6 +1316,7 @@ class Harness:
         guards.trim_heap()  # (what the case grows is then its own, not reused garbage)
         guards.reset_peak()
         rss_before = guards.rss_bytes()
+        self.ahead.case_started()  # (what work ahead grows meanwhile is not this case's)
         cached_before = self._cached_bytes()
         case_start = time.perf_counter()
         try:
@@ -1340,15 +1346,19 @@ class Harness:
             status, message = "error", f"harness: {type(exc).__name__}: {exc}"
         record["wall_s"] = time.perf_counter() - case_start
         self._primal_calls.clear()  # (a case that ended early leaves its prepared primal)
-        peak = guards.peak_rss_bytes()
+        peak = self.ahead.case_peak(guards.peak_rss_bytes())
         record["rss_peak_bytes"] = peak
         if record.get("n") is not None and record.get("m") is not None:
             key = (spec.backend, spec.problem, spec.operation, record.get("mode") or spec.mode)
-            self.slow.note_memory(key, record["n"], record["m"], max(0, peak - rss_before))
+            grown = self.ahead.case_growth(max(0, peak - rss_before))
+            self.slow.note_memory(key, record["n"], record["m"], grown)
         start = time.perf_counter()
         # (the instances and references this case added to the caches are the harness's,
         # kept for the next cases: not what the case kept)
-        self.release_after(spec.backend, rss_before + self._cached_bytes() - cached_before)
+        self.release_after(
+            spec.backend,
+            rss_before + self._cached_bytes() - cached_before + self.ahead.grown_in_case,
+        )
         record["release_s"] = time.perf_counter() - start
         self.conclude(record, benchmark, status, message)
         if status in SHARED_STATUSES and spec.n is not None and spec.m is not None:
@@ -1608,8 +1618,9 @@ class Harness:
             record["tolerance"] = tolerance
 
         ahead = self.ahead.take(self.current_nodeid, spec, inst, self.deep_releases)
-        if ahead is not None:  # prepared and first called while the last item waited
+        if ahead is not None:  # prepared and first called while an earlier item waited
             benchmark.extra_info["worked_ahead"] = True
+            self.ahead.taken = ahead  # (its build's memory is this case's: case_growth)
             counter, x_given, call = ahead.counter, ahead.x_given, ahead.call
             record["prepare_s"] = ahead.prepare_s
         else:
