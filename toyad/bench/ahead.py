@@ -43,9 +43,9 @@ import numpy as np
 from toyad.bench import guard as guards
 from toyad.bench.measure import CallCounter, gc_paused
 
-AHEAD_LIMIT_S = 3.0  # work ahead longer than this is stopped (the item starts afresh)
-AHEAD_MAX_ITEM_S = 2.0  # items measured to take longer are not worked ahead
-AHEAD_ITEMS = 6  # how many items ahead a waiting job may prepare
+AHEAD_LIMIT_S = 2.0  # work ahead longer than this is stopped (the item starts afresh)
+AHEAD_MAX_ITEM_S = 1.0  # items measured to take longer are not worked ahead
+AHEAD_ITEMS = 3  # how many items ahead a waiting job may prepare
 # time_spent: cases prepared ahead, of which their items used, work stopped, its seconds
 WORK_AHEAD_KEYS = (
     "worked_ahead_cases",
