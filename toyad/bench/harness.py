@@ -1017,12 +1017,16 @@ class Harness:
         ahead.memory_after(memory, prepared)
         return True
 
+    def _room_to_work_ahead(self) -> bool:
+        """Work ahead only under half the memory limit (its stop must not meet it)."""
+        return not self.max_rss_bytes or guards.rss_bytes() <= self.max_rss_bytes // 2
+
     def _load_ahead(self) -> bool:
         """Load (import, warm up) the next backend this job's items use that is not loaded
         yet; False if there is none. Not under a time limit: an import is not stopped
         half-way."""
         ahead = self.ahead
-        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+        if not self._room_to_work_ahead():
             return False  # (a memory stop must not meet an import half-way)
         for name in ahead.to_load:
             entry = self._entries.get(name)
@@ -1057,7 +1061,7 @@ class Harness:
             or left_for_later(self, spec)
         ):
             return None
-        if self.max_rss_bytes and guards.rss_bytes() > self.max_rss_bytes // 2:
+        if not self._room_to_work_ahead():
             return None
         b, op = entry.backend, spec.operation
         if not b.supports(op, spec.mode or None) or numeric_unreliable(b.name, spec.problem, op):
@@ -1069,21 +1073,8 @@ class Harness:
         size = (n, m, _instance_bytes(inst))
         if (op in SCALAR_ONLY and not inst.scalar) or key in self._refused:
             return None
-        if self.slow.verdict(key, n, m, size[2]) or self._slow_to_prepare(key, size):
+        if self._judged_too_slow(b, spec, inst, key, size) or self._judged_too_large(b, key, size):
             return None
-        if spec.with_primal:
-            primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
-            if self._slow_to_prepare(primal_key, size, same_size=True) or (
-                _primal_key(b.name, inst) not in self._primal
-                and self.slow.verdict(primal_key, n, m, size[2])
-            ):
-                return None
-        if self.max_rss_bytes:
-            room = self.max_rss_bytes - guards.rss_bytes()
-            if self.larger_than_too_large(key, size) or self.slow.memory_verdict(
-                key, n, m, room, _memory_weight_of(b, op, mode)
-            ):
-                return None
         record = {"passes": b.passes(op, mode, n, m), "strategy": None}
         with contextlib.suppress(Exception):
             record["strategy"] = b.strategy(op, mode)
@@ -1529,6 +1520,37 @@ class Harness:
         except Exception:  # the case itself meets (and records) whatever went wrong
             return
 
+    def _judged_too_slow(
+        self, b: backends.Backend, spec: CaseSpec, inst: Any, key: tuple, size: tuple
+    ) -> str:
+        """Why a case is not started as too slow from what earlier cases showed (a smaller
+        size over the cap or slow to prepare; where it times its primal, the primal's), or
+        ''."""
+        n, m, data = size
+        too_slow = self.slow.verdict(key, n, m, data) or self._slow_to_prepare(key, size)
+        if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
+            with contextlib.suppress(Exception):
+                primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
+                too_slow = self._slow_to_prepare(primal_key, size, same_size=True)
+                if not too_slow and _primal_key(b.name, inst) not in self._primal:
+                    # the primal's own case judged too slow: a derivative costs at least one
+                    primal_verdict = self.slow.verdict(primal_key, n, m, data)
+                    if primal_verdict:
+                        why = primal_verdict.removeprefix("skipped: ")
+                        too_slow = f"skipped: its primal is judged too slow at this size ({why})"
+        return too_slow
+
+    def _judged_too_large(self, b: backends.Backend, key: tuple, size: tuple) -> str:
+        """Why a case is not started as too large for the memory left (a smaller size was,
+        or its growth scaled to this size is), or ''."""
+        if not self.max_rss_bytes:
+            return ""
+        room = self.max_rss_bytes - guards.rss_bytes()
+        _, _, op, mode = key  # (backend, problem, operation, mode)
+        return self.larger_than_too_large(key, size) or self.slow.memory_verdict(
+            key, size[0], size[1], room, _memory_weight_of(b, op, mode)
+        )
+
     def _run(self, benchmark: Any, spec: CaseSpec, record: dict[str, Any]) -> tuple[str, str]:
         entry = self.entry(spec.backend)
         if entry.backend is None:
@@ -1568,17 +1590,7 @@ class Harness:
                 "depend on the size)"
             )
         size = (n, m, _instance_bytes(inst))  # (a preset may differ in its data alone)
-        too_slow = self.slow.verdict(key, n, m, size[2]) or self._slow_to_prepare(key, size)
-        if not too_slow and spec.with_primal and self.timing:  # the primal is compiled too
-            with contextlib.suppress(Exception):
-                primal_key = (b.name, spec.problem, "primal", b.default_mode("primal"))
-                too_slow = self._slow_to_prepare(primal_key, size, same_size=True)
-                if not too_slow and _primal_key(b.name, inst) not in self._primal:
-                    # the primal's own case judged too slow: a derivative costs at least one
-                    primal_verdict = self.slow.verdict(primal_key, n, m, size[2])
-                    if primal_verdict:
-                        why = primal_verdict.removeprefix("skipped: ")
-                        too_slow = f"skipped: its primal is judged too slow at this size ({why})"
+        too_slow = self._judged_too_slow(b, spec, inst, key, size)
         if too_slow:
             return "skipped-too-slow", too_slow
         try:
@@ -1591,14 +1603,10 @@ class Harness:
         if too_slow:
             self.slow.note(key, n, m, math.inf, size[2])
             return "skipped-too-slow", too_slow
-        if self.max_rss_bytes:
-            room = self.max_rss_bytes - guards.rss_bytes()
-            too_large = self.larger_than_too_large(key, size) or self.slow.memory_verdict(
-                key, n, m, room, _memory_weight_of(b, op, mode)
-            )
-            if too_large:
-                self._too_large.setdefault(key, []).append(size)
-                return "skipped-too-large", too_large
+        too_large = self._judged_too_large(b, key, size)
+        if too_large:
+            self._too_large.setdefault(key, []).append(size)
+            return "skipped-too-large", too_large
 
         v, u = directions(n, m, inst.scalar)
         start = time.perf_counter()
