@@ -70,6 +70,7 @@ from toyad.bench.shard import (
     parse_shard,
     profile_costs,
     select_shard,
+    spec_of,
 )
 from toyad.bench.turns import turns
 from toyad.bench.user import (  # noqa: F401  (hooks: a user's function as suites)
@@ -340,12 +341,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item.nodeid not in h.resumed]
 
 
-def spec_of(item: pytest.Item) -> CaseSpec | None:
-    """The harness case an item runs (its CaseSpec parameter), if any."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
-
-
 # A timed run's suites, in the order they run: the small fixed suites first, then the
 # elastic ones (ELASTIC_SUITES), whose tails a run budget that cuts would cut.
 # Suites not named here run between the two groups, in their collected order.
@@ -551,12 +546,6 @@ def _stop_for_a_fresh_process(item: pytest.Item, h: Harness) -> None:
     item.session.shouldstop = f"toyad: going on in a fresh process: {h.restart_wanted}"
 
 
-def case_spec_of(item: pytest.Item) -> CaseSpec | None:
-    """The harness case an item runs (its CaseSpec parameter), if any."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return next((v for v in params.values() if isinstance(v, CaseSpec)), None)
-
-
 class FreshProcessGate:
     """In a job its controller restarts (toyad.bench.jobs): an item that would start in
     a process over the restart line, even after releasing every cache, is not run here
@@ -568,7 +557,7 @@ class FreshProcessGate:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
         h = self.harness
-        if not budgeted(item) or not h.needs_fresh_process(case_spec_of(item)):
+        if not budgeted(item) or not h.needs_fresh_process(spec_of(item)):
             return None
         h.deferred = item.nodeid
         _stop_for_a_fresh_process(item, h)
